@@ -1,0 +1,38 @@
+# planqa: `make run` sets up and starts planqa on the bundled corpus; `make test` sets up and runs every test.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PLANQA := $(VENV)/bin/planqa
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run index test test-fast lint bench clean
+
+# torch goes first and pinned, so pip takes the CPU wheel instead of a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+index: install
+	$(PLANQA) index
+
+run: index
+	$(PLANQA) search "哪个区规划了集成电路测试产业园？" --k 3
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: index
+	$(PLANQA) bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

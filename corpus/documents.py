@@ -1,0 +1,55 @@
+"""What a document is: its metadata and its text exactly as decoded.
+
+Every offset planqa reports (chunk ``start``/``end``, citations) indexes ``Document.text``. The text
+is therefore never rewritten after decoding: cleaning (NBSP, stray spaces) happens on the *views*
+built for tokenisation and embedding, not on the stored text, so ``text[start:end]`` is always the
+passage a user is shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """Per-document metadata: from the corpus manifest, or inferred from the first lines."""
+
+    file: str
+    region: str
+    title: str
+    aliases: tuple[str, ...] = ()
+    kind: str = ""
+    period: str = ""
+    date: str = ""
+    issuer: str = ""
+    inferred: bool = False
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        """The full region name first, then its aliases, without duplicates."""
+        names = [self.region, *self.aliases]
+        return tuple(dict.fromkeys(name for name in names if name))
+
+
+@dataclass(frozen=True)
+class Document:
+    """A decoded document; ``sha256`` hashes the text, so re-encoding a file changes nothing."""
+
+    meta: DocumentMeta
+    text: str
+    encoding: str = "utf-8"
+    sha256: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", text_sha256(self.text))
+
+    @property
+    def name(self) -> str:
+        return self.meta.file
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,390 @@
+"""Retrieval quality on a gold set: recall@k, MRR and nDCG per retrieval mode, plus search latency.
+
+Every mode (dense, BM25, hybrid, and optionally the LangChain baseline) answers the same
+answerable questions, and its ranked passages are scored by the same rule (``eval.metrics``), so
+the numbers are comparable across modes and across chunkings. Unanswerable questions have no
+evidence to find and are left out of retrieval metrics (they are scored on answers instead).
+
+Run it (builds a fresh index in a temporary folder, never touching the user's index)::
+
+    python -m eval.retrieval /work/shared/eval/dev.jsonl --baseline --latency 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from corpus.settings import Settings
+from eval.baseline import BaselineRetriever
+from eval.gold import GoldItem, LocatedEvidence, check_evidence, load_gold, locate_pieces
+from eval.metrics import (
+    as_any_piece,
+    first_full_rank,
+    mean,
+    ndcg_at_k,
+    needs_all_evidence,
+    passage_hits,
+    percentile,
+    recall_at_k,
+    reciprocal_rank,
+)
+from index.search import HybridSearcher
+
+DEFAULT_KS = (1, 3, 5, 10)
+DEFAULT_MODES = ("dense", "bm25", "hybrid")
+BASELINE_MODE = "baseline"
+#: Passages kept per question in the report, enough to see what outranked the evidence.
+KEPT_PASSAGES = 5
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A ranked passage, whichever retriever produced it; ``chapter`` is "" for the baseline."""
+
+    doc: str
+    start: int
+    end: int
+    text: str
+    chapter: str = ""
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class RankedPassage:
+    doc: str
+    start: int
+    end: int
+    chapter: str
+    score: float
+    covers: tuple[int, ...]  # evidence pieces this passage hits (indices into the gold evidence)
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """One question under one mode. ``first_hit_rank`` is None when the need is unmet in depth."""
+
+    id: str
+    type: str
+    question: str
+    pieces: int
+    first_hit_rank: int | None
+    recall: dict[int, float]
+    reciprocal_rank: float
+    ndcg: float
+    top: tuple[RankedPassage, ...]
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    count: int
+    recall: dict[int, float]
+    mrr: float
+    ndcg: float
+
+
+@dataclass(frozen=True)
+class ModeReport:
+    mode: str
+    overall: MetricSummary
+    by_type: dict[str, MetricSummary]
+    questions: tuple[QuestionResult, ...]
+
+
+@dataclass(frozen=True)
+class RetrievalReport:
+    ks: tuple[int, ...]
+    depth: int  # passages retrieved per question; MRR and nDCG are computed over this depth
+    evaluated: int
+    skipped_unanswerable: int
+    modes: tuple[ModeReport, ...]
+
+    def mode(self, name: str) -> ModeReport:
+        for report in self.modes:
+            if report.mode == name:
+                return report
+        evaluated = ", ".join(m.mode for m in self.modes)
+        raise KeyError(f"mode {name!r} was not evaluated; evaluated: {evaluated}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+Retrieve = Callable[[str, int], list[Passage]]
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate_retrieval(
+    items: Sequence[GoldItem],
+    searcher: HybridSearcher,
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    modes: Sequence[str] = DEFAULT_MODES,
+    baseline: BaselineRetriever | None = None,
+    ndcg_k: int = 10,
+) -> RetrievalReport:
+    """Score every answerable item under each mode (and the baseline, when given)."""
+    answerable = [item for item in items if item.answerable]
+    check_evidence(answerable, searcher.documents)
+    pieces = {item.id: locate_pieces(item, searcher.documents) for item in answerable}
+    depth = min(max(*ks, ndcg_k), len(searcher.contents.chunks))
+    retrievers: dict[str, Retrieve] = {mode: _searcher_retrieve(searcher, mode) for mode in modes}
+    if baseline is not None:
+        retrievers[BASELINE_MODE] = _baseline_retrieve(baseline)
+    reports = tuple(
+        _evaluate_mode(mode, retrieve, answerable, pieces, tuple(ks), depth, ndcg_k)
+        for mode, retrieve in retrievers.items()
+    )
+    return RetrievalReport(tuple(ks), depth, len(answerable), len(items) - len(answerable), reports)
+
+
+def _searcher_retrieve(searcher: HybridSearcher, mode: str) -> Retrieve:
+    def retrieve(query: str, k: int) -> list[Passage]:
+        return [
+            Passage(h.chunk.doc, h.chunk.start, h.chunk.end, h.chunk.text, h.chunk.chapter, h.score)
+            for h in searcher.search(query, k, mode=mode)
+        ]
+
+    return retrieve
+
+
+def _baseline_retrieve(baseline: BaselineRetriever) -> Retrieve:
+    def retrieve(query: str, k: int) -> list[Passage]:
+        hits = baseline.search(query, k)
+        return [Passage(h.doc, h.start, h.end, h.text, "", h.score) for h in hits]
+
+    return retrieve
+
+
+def _evaluate_mode(
+    mode: str,
+    retrieve: Retrieve,
+    items: Sequence[GoldItem],
+    pieces: dict[str, tuple[LocatedEvidence, ...]],
+    ks: tuple[int, ...],
+    depth: int,
+    ndcg_k: int,
+) -> ModeReport:
+    results = tuple(
+        score_question(item, pieces[item.id], retrieve(item.question, depth), ks, ndcg_k)
+        for item in items
+    )
+    by_type: dict[str, list[QuestionResult]] = {}
+    for result in results:
+        by_type.setdefault(result.type, []).append(result)
+    return ModeReport(
+        mode=mode,
+        overall=summarise(results, ks),
+        by_type={kind: summarise(group, ks) for kind, group in by_type.items()},
+        questions=results,
+    )
+
+
+def coverage_of(passage: Passage, pieces: Sequence[LocatedEvidence]) -> tuple[int, ...]:
+    """Indices of the evidence pieces that ``passage`` hits."""
+    return tuple(
+        i
+        for i, piece in enumerate(pieces)
+        if passage_hits(
+            passage.doc, passage.start, passage.end, passage.text,
+            [(piece.doc, start, end) for start, end in piece.spans],
+            [(piece.doc, piece.quote)],
+        )
+    )
+
+
+def score_question(
+    item: GoldItem,
+    pieces: Sequence[LocatedEvidence],
+    passages: Sequence[Passage],
+    ks: Sequence[int],
+    ndcg_k: int,
+) -> QuestionResult:
+    """All metrics of one ranked list; ``compare`` needs every piece, other types any one."""
+    covers = [coverage_of(passage, pieces) for passage in passages]
+    coverage: list = [frozenset(c) for c in covers]
+    n_pieces = len(pieces)
+    if not needs_all_evidence(item.type):
+        coverage, n_pieces = as_any_piece(coverage), 1
+    return QuestionResult(
+        id=item.id,
+        type=item.type,
+        question=item.question,
+        pieces=len(pieces),
+        first_hit_rank=first_full_rank(coverage, n_pieces),
+        recall={k: recall_at_k(coverage, n_pieces, k) for k in ks},
+        reciprocal_rank=reciprocal_rank(coverage, n_pieces),
+        ndcg=ndcg_at_k(coverage, n_pieces, ndcg_k),
+        top=tuple(
+            RankedPassage(p.doc, p.start, p.end, p.chapter, p.score, c)
+            for p, c in zip(passages[:KEPT_PASSAGES], covers, strict=False)
+        ),
+    )
+
+
+def summarise(results: Sequence[QuestionResult], ks: Sequence[int]) -> MetricSummary:
+    return MetricSummary(
+        count=len(results),
+        recall={k: mean(r.recall[k] for r in results) for k in ks},
+        mrr=mean(r.reciprocal_rank for r in results),
+        ndcg=mean(r.ndcg for r in results),
+    )
+
+
+def misses(report: RetrievalReport, mode: str = "hybrid", k: int = 5) -> list[QuestionResult]:
+    """Questions whose evidence is not (all) in the top ``k`` of ``mode``: the tuning worklist."""
+    return [
+        q for q in report.mode(mode).questions
+        if q.first_hit_rank is None or q.first_hit_rank > k
+    ]
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_table(report: RetrievalReport) -> str:
+    """A Markdown table: one row per mode, recall@k, MRR and nDCG columns (for the README)."""
+    header = ["mode", "n", *(f"R@{k}" for k in report.ks), f"MRR@{report.depth}", "nDCG@10"]
+    rows = [
+        [m.mode, str(m.overall.count), *(_fmt(m.overall.recall[k]) for k in report.ks),
+         _fmt(m.overall.mrr), _fmt(m.overall.ndcg)]
+        for m in report.modes
+    ]
+    return _markdown(header, rows)
+
+
+def format_type_table(report: RetrievalReport, k: int = 5) -> str:
+    """Recall@k by question type: one row per mode, one column per type (with its count)."""
+    types = list(dict.fromkeys(kind for m in report.modes for kind in m.by_type))
+    first = report.modes[0].by_type if report.modes else {}
+    header = [f"R@{k}", *(f"{kind} ({first[kind].count})" for kind in types)]
+    rows = [
+        [m.mode, *(_fmt(m.by_type[kind].recall[k]) if kind in m.by_type else "-" for kind in types)]
+        for m in report.modes
+    ]
+    return _markdown(header, rows)
+
+
+def format_misses(report: RetrievalReport, mode: str = "hybrid", k: int = 5, top: int = 3) -> str:
+    """One block per miss: id, type, first-hit rank, and the chapters of the top passages."""
+    lines = []
+    for q in misses(report, mode, k):
+        rank = "none" if q.first_hit_rank is None else str(q.first_hit_rank)
+        lines.append(f"{q.id} [{q.type}] first hit rank: {rank} | {q.question}")
+        for i, p in enumerate(q.top[:top], start=1):
+            where = p.chapter or f"chars {p.start}-{p.end}"
+            lines.append(f"    {i}. {p.doc} {where}{' (hit)' if p.covers else ''}")
+    return "\n".join(lines) if lines else f"no misses at {mode}@{k}"
+
+
+def _fmt(value: float) -> str:
+    return "-" if value != value else f"{value:.3f}"  # NaN check without importing math
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- latency
+
+
+def search_latency(
+    searcher: HybridSearcher,
+    questions: Sequence[str],
+    repeats: int = 3,
+    *,
+    k: int = 10,
+    mode: str = "hybrid",
+) -> dict[str, float]:
+    """p50/p95/mean/max milliseconds of warm searches (one untimed pass first loads everything)."""
+    if not questions or repeats < 1:
+        raise ValueError("search_latency needs at least one question and repeats >= 1")
+    k = min(k, len(searcher.contents.chunks))
+    for question in questions:
+        searcher.search(question, k, mode=mode)
+    timings = []
+    for _ in range(repeats):
+        for question in questions:
+            started = time.perf_counter()
+            searcher.search(question, k, mode=mode)
+            timings.append((time.perf_counter() - started) * 1000.0)
+    return {
+        "queries": float(len(timings)),
+        "p50_ms": percentile(timings, 50),
+        "p95_ms": percentile(timings, 95),
+        "mean_ms": mean(timings),
+        "max_ms": max(timings),
+    }
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    items = load_gold(args.gold)
+    with tempfile.TemporaryDirectory(prefix="planqa-eval-") as scratch:
+        report, latency = _run(args, items, Path(args.index_dir or Path(scratch) / "index"))
+    print(format_table(report))
+    print()
+    print(format_type_table(report, k=5))
+    print()
+    print(f"misses of hybrid@5 ({len(misses(report, 'hybrid', 5))}):")
+    print(format_misses(report, "hybrid", 5))
+    if latency:
+        print()
+        print("hybrid search latency: " + ", ".join(f"{k}={v:.1f}" for k, v in latency.items()))
+    if args.json:
+        payload = {"retrieval": report.to_dict(), "latency": latency}
+        text = json.dumps(payload, ensure_ascii=False, indent=1)
+        Path(args.json).write_text(text, encoding="utf-8")
+
+
+def _run(
+    args: argparse.Namespace, items: list[GoldItem], index_dir: Path
+) -> tuple[RetrievalReport, dict[str, float]]:
+    from index.builder import build_index
+
+    overrides = {"embedding_model": args.model} if args.model else {}
+    settings = Settings(index_dir=index_dir, **overrides)
+    corpus = [Path(p) for p in args.corpus] or [settings.corpus_dir]
+    build_index(settings, corpus, progress=False)
+    searcher = HybridSearcher.open(settings)
+    baseline = None
+    if args.baseline:
+        baseline = BaselineRetriever(searcher.documents.values(), searcher.embedder)
+    report = evaluate_retrieval(items, searcher, baseline=baseline)
+    latency = {}
+    if args.latency:
+        latency = search_latency(searcher, [i.question for i in items], repeats=args.latency)
+    return report, latency
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.retrieval",
+        description="Build an index of the corpus and report retrieval quality on a gold set.",
+        epilog="example: python -m eval.retrieval dev.jsonl --baseline --latency 3",
+    )
+    parser.add_argument("gold", help="gold JSONL file")
+    parser.add_argument("--corpus", nargs="*", default=[], help="documents (default: bundled)")
+    parser.add_argument("--index-dir", help="where to build the index (default: a temp folder)")
+    parser.add_argument("--model", help="embedding model (default: the configured one)")
+    parser.add_argument("--baseline", action="store_true", help="also score the LangChain baseline")
+    parser.add_argument("--latency", type=int, default=0, metavar="REPEATS",
+                        help="also time warm hybrid searches, REPEATS passes over the questions")
+    parser.add_argument("--json", help="write the full report as JSON to this file")
+    return parser
+
+
+if __name__ == "__main__":
+    main()

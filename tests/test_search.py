@@ -1,0 +1,77 @@
+"""Search behaviour through the public API: modes, filters, input validation, JSON shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from corpus.errors import InputError
+from corpus.settings import Settings
+from index.search import HybridSearcher
+
+JSON_KEYS = {"doc", "region", "title", "chapter", "start", "end", "text", "score"}
+
+
+@pytest.fixture(scope="module")
+def searcher(hash_index_settings: Settings) -> HybridSearcher:
+    return HybridSearcher.open(hash_index_settings)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_every_mode_returns_ranked_exact_passages(searcher: HybridSearcher, mode: str) -> None:
+    hits = searcher.search("集成电路测试产业园", 5, mode=mode)
+    assert 0 < len(hits) <= 5
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    for hit in hits:
+        text = searcher.documents[hit.chunk.doc].text
+        assert text[hit.chunk.start : hit.chunk.end] == hit.chunk.text
+        assert set(hit.to_dict()) >= JSON_KEYS
+
+
+def test_bm25_finds_the_exact_phrase(searcher: HybridSearcher) -> None:
+    hits = searcher.search("国家集成电路测试产业园", 3, mode="bm25")
+    assert any("国家集成电路测试产业园" in hit.chunk.text for hit in hits)
+    assert all("集成电路" in hit.chunk.text for hit in hits)
+
+
+@pytest.mark.parametrize("region", ["港开", "港闸经济开发区", "港闸"])
+def test_region_filter_accepts_names_and_aliases(searcher: HybridSearcher, region: str) -> None:
+    hits = searcher.search("科创项目", 5, region=region)
+    assert hits and {h.chunk.doc for h in hits} == {"003_7f17e41e8ac2efc3.txt"}
+
+
+def test_document_filter(searcher: HybridSearcher) -> None:
+    hits = searcher.search("发展目标", 4, doc="001_609138391ce5f9ab.txt", mode="dense")
+    assert hits and all(h.chunk.doc == "001_609138391ce5f9ab.txt" for h in hits)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": ""}, "empty"),
+        ({"query": "   \n"}, "empty"),
+        ({"query": "，。！？"}, "no words"),
+        ({"query": "规划" * 2000}, "over the limit"),
+        ({"query": "规划", "k": 0}, "outside"),
+        ({"query": "规划", "k": 10**6}, "outside"),
+        ({"query": "规划", "region": "火星"}, "unknown region.*南通市经济技术开发区"),
+        ({"query": "规划", "doc": "nope.txt"}, "unknown document"),
+        ({"query": "规划", "mode": "magic"}, "unknown mode"),
+    ],
+)
+def test_bad_input_is_a_clear_error(searcher: HybridSearcher, kwargs: dict, message: str) -> None:
+    query = kwargs.pop("query")
+    with pytest.raises(InputError, match=message):
+        searcher.search(query, kwargs.pop("k", 5), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "<script>alert(1)</script> 产业园",
+        "'; DROP TABLE chunks; --",
+        "../../etc/passwd",
+        "😀 开发区 GDP",
+    ],
+)
+def test_hostile_or_odd_queries_are_just_text(searcher: HybridSearcher, query: str) -> None:
+    assert isinstance(searcher.search(query, 3), list)

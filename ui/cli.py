@@ -1,0 +1,162 @@
+"""The ``planqa`` command: a thin adapter over the library, like any other user of it.
+
+Conventions: results on stdout (``--json`` for machines), progress and errors on stderr, and exit
+codes from the exception type (2 bad input, 3 bad document, 4 index problem, 5 model problem).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from corpus.errors import PlanqaError
+
+# Quiet the model libraries before anything imports them; planqa prints its own progress.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+app = typer.Typer(
+    name="planqa",
+    help="Semantic search and cited answers over Chinese planning documents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+IndexOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--index", help="Index directory (default: $PLANQA_INDEX_DIR or ~/.cache/planqa/index)."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn planqa's own errors into one line on stderr and a non-zero exit code."""
+    try:
+        yield
+    except PlanqaError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def load_settings(index: Path | None = None, **overrides: Any):
+    from corpus.settings import Settings
+
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if index is not None:
+        values["index_dir"] = index
+    return Settings(**values)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@app.command("index")
+def index_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or folders to index (default: the bundled corpus)."),
+    ] = None,
+    index: IndexOption = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the existing index.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Build or update the index; unchanged documents are not re-embedded.
+
+    Example: planqa index corpus/documents
+    """
+    from index.builder import build_index
+
+    with user_errors():
+        settings = load_settings(index)
+        report = build_index(settings, paths or None, rebuild=rebuild, progress=True)
+    for problem in report.problems:
+        typer.echo(f"skipped {problem.path}: {problem.reason}", err=True)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    if report.up_to_date:
+        typer.echo(
+            f"index is up to date: {report.documents} documents, {report.chunks} chunks "
+            f"({report.index_dir})"
+        )
+        return
+    changes = ", ".join(
+        f"{label} {len(names)}"
+        for label, names in (
+            ("added", report.added),
+            ("changed", report.changed),
+            ("removed", report.removed),
+        )
+        if names
+    )
+    typer.echo(
+        f"indexed {report.documents} documents, {report.chunks} chunks in {report.seconds:.1f} s "
+        f"({report.embedded} embedded, {report.reused} reused; {changes or 'no document changes'}) "
+        f"-> {report.index_dir}"
+    )
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="Question or keywords, in Chinese or English.")],
+    k: Annotated[int, typer.Option("--k", "-k", help="Number of passages.")] = 10,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Only this region (name or alias).")
+    ] = None,
+    doc: Annotated[
+        str | None, typer.Option("--doc", help="Only this document (file name).")
+    ] = None,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid, dense or bm25.")] = "hybrid",
+    index: IndexOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rank passages for a query.
+
+    Example: planqa search "集成电路测试产业园" --k 3
+    """
+    from index.search import HybridSearcher
+
+    with user_errors():
+        settings = load_settings(index)
+        searcher = HybridSearcher.open(settings)
+        hits = searcher.search(query, k, region=region, doc=doc, mode=mode)
+    if as_json:
+        print_json([hit.to_dict() for hit in hits])
+        return
+    if not hits:
+        typer.echo("no matching passages")
+        return
+    for rank, hit in enumerate(hits, start=1):
+        chunk = hit.chunk
+        snippet = " ".join(chunk.text.split())
+        snippet = snippet if len(snippet) <= 160 else snippet[:159] + "…"
+        typer.echo(
+            f"{rank}. [{hit.score:.4f}] {chunk.region} · {chunk.doc} [{chunk.start}:{chunk.end}]"
+        )
+        if chunk.chapter:
+            typer.echo(f"   {chunk.chapter}")
+        typer.echo(f"   {snippet}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
