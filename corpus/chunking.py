@@ -6,8 +6,10 @@ section that fits in ``max_chars`` is one chunk however small it is: merging a t
 its neighbour would give the neighbour's text the wrong chapter.
 
 Longer sections are packed greedily from whole sentences (ending at 。！？；!?; or a line break).
-Each next piece starts with the trailing sentences of the previous one that fit in
-``overlap_chars``; when the last sentence alone is longer than that there is no overlap.
+A piece that would close on the opening sentence(s) of a new paragraph ends at the paragraph
+break instead, when that still leaves it at least half of ``max_chars``. Each next piece starts
+with the trailing sentences of the previous one that fit in ``overlap_chars``; when the last
+sentence alone is longer than that there is no overlap.
 
 Oversize sentences: a sentence longer than ``max_chars`` is cut after its last comma (，,) that
 keeps the piece within ``max_chars``; a stretch of more than ``max_chars`` characters without a
@@ -26,7 +28,7 @@ from corpus.errors import InputError
 from corpus.structure import Section, parse_structure
 
 #: Stored in index manifests: bump it whenever the same settings would produce different chunks.
-CHUNKER_VERSION = "structure-1"
+CHUNKER_VERSION = "structure-2"
 
 #: A sentence end: terminal punctuation with any closing quotes/brackets after it, or a line break.
 SENTENCE_END_RE = re.compile(r"[。！？；!?;]+[”’」』）)】》\"']*|\r\n|\r|\n")
@@ -136,7 +138,10 @@ def _fit(text: str, span: tuple[int, int], max_chars: int) -> list[tuple[int, in
         window = text[start : start + max_chars]
         commas = [m.end() for m in COMMA_RE.finditer(window)]
         cut = start + (commas[-1] if commas else max_chars)
-        pieces.append((start, cut))
+        piece_end = cut
+        while text[piece_end - 1].isspace():
+            piece_end -= 1
+        pieces.append((start, piece_end))
         start = cut
         while start < end and text[start].isspace():
             start += 1

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     chunk_overlap_chars: int = Field(default=80, ge=0, le=2_000)
 
     rrf_k: int = Field(default=60, ge=1)
+    #: Regions named in a query get their own ranked lists in the hybrid fusion (see index.search).
+    region_aware: bool = True
     candidate_pool: int = Field(default=100, ge=1, le=100_000)
     max_query_chars: int = Field(default=2_000, ge=10)
 

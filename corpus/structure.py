@@ -24,6 +24,8 @@ Judgement calls (each one is forced by a real document in ``corpus/documents``):
 * **Boxes** (专栏) hold numbered items: ``1.``/``（1）`` headings inside a box nest under it,
   while any structural heading (章/节/一、/（一）) or another box closes it. A box has no end
   marker, so body text after a box and before the next structural heading is attributed to it.
+  A box title glued to the end of a paragraph line (``…园区。专栏:服务业重点工程``) is a heading
+  that starts mid-line; the paragraph before it stays in the enclosing section.
 * **Run-in headings**: ``（一）综合实力稳步提升。坚持把…`` opens a paragraph with a short numbered
   title. The title becomes a heading (its ``text`` without the 。) but stays *inside* its section's
   body, because it is the first sentence of the paragraph a reader is shown. Titles with commas,
@@ -65,8 +67,15 @@ MAX_TITLE_LINE_CHARS = 30
 MAX_TABLE_ROW_CHARS = 80
 #: Front-matter metadata fields are only looked for among the first lines of a document.
 FRONT_MATTER_LINES = 20
+#: Page chrome, web info lines and bylines are short; a long line matching their words is prose.
+MAX_CHROME_CHARS = 60
+MAX_SOURCE_LINE_CHARS = 120
+MAX_BYLINE_CHARS = 40
 
+#: Sentence-final punctuation (full- and half-width; the corpus is partly NFKC-normalised).
 SENTENCE_END_CHARS = "。！？；!?;"
+#: Unpunctuated text outside chapters longer than this is kept: it may be a list or a table.
+MAX_COVER_CHARS = 200
 #: Characters after which a line cannot be a standalone heading (clause or list punctuation).
 BAD_HEADING_ENDINGS = "，,；;！!？?、"
 #: Characters a run-in title may not contain: they make it a clause of a list item.
@@ -89,6 +98,10 @@ ARABIC_RE = re.compile(r"^(?P<num>\d{1,3})\s*(?:[、．]|\.(?!\d))")
 PAREN_ARABIC_RE = re.compile(r"^[（(]\s*(?P<num>\d{1,3})\s*[）)]")
 #: ``专栏``, ``专栏3``, ``专栏 3``, ``专栏:标题`` — the box number is optional and not sequenced.
 BOX_RE = re.compile(rf"^专栏\s*(?:{_NUMERAL})?")
+#: A box title glued to the end of a paragraph line: ``…物流园区。专栏:服务业重点工程``.
+TRAILING_BOX_RE = re.compile(
+    rf"(?<=[。！？!?；;])专栏\s*(?:{_NUMERAL})?\s*[:：]?[^。！？!?；;，,]{{0,30}}$"
+)
 #: A whole line that is an unnumbered heading; the press often spaces it out (``序 言``).
 UNNUMBERED_RE = re.compile(r"^(?:序\s*言|前\s*言|引\s*言|结\s*束\s*语|结\s*语|后\s*记)$")
 
@@ -233,10 +246,29 @@ def parse_structure(text: str) -> DocumentStructure:
         placed = _place_titles(kept)
     dropped = _merge_drops(text, lines, dropped_lines)
     sections = _sections(text, placed, dropped)
+    covers = [s for s in sections if _is_cover(s, text)]
+    if len(covers) < len(sections):
+        sections = [s for s in sections if s not in covers]
+        dropped = sorted([*dropped, *((s.start, s.end, "cover") for s in covers)])
     return DocumentStructure(
         headings=tuple(p.heading for p in placed),
         sections=tuple(sections),
         dropped=tuple(dropped),
+    )
+
+
+def _is_cover(section: Section, text: str) -> bool:
+    """Title pages and banners: text outside any chapter without a single finished sentence.
+
+    A cover repeats the title every chunk already carries, so indexing it only adds a passage
+    that matches every question naming the region and answers none of them. A document made of
+    nothing else keeps it (see parse_structure).
+    """
+    body = text[section.start : section.end]
+    return (
+        not section.path
+        and len(body) <= MAX_COVER_CHARS
+        and not any(ch in SENTENCE_END_CHARS for ch in body)
     )
 
 
@@ -282,13 +314,13 @@ def _dropped_lines(lines: list[_Line]) -> dict[int, str]:
 
 def _furniture_reason(text: str) -> str | None:
     """Reasons that hold wherever the line is: chrome, page numbers, bylines, stray TOC lines."""
-    if len(text) <= 60 and (CHROME_RE.match(text) or FONT_SWITCH_RE.match(text)):
+    if len(text) <= MAX_CHROME_CHARS and (CHROME_RE.match(text) or FONT_SWITCH_RE.match(text)):
         return "boilerplate"
-    if SOURCE_LINE_RE.search(text) and len(text) <= 120:
+    if len(text) <= MAX_SOURCE_LINE_CHARS and SOURCE_LINE_RE.search(text):
         return "front_matter"
     if PAGE_ONLY_RE.match(text):
         return "page_number"
-    if len(text) <= 40 and (BYLINE_RE.match(text) or PHOTO_CREDIT_RE.match(text)):
+    if len(text) <= MAX_BYLINE_CHARS and (BYLINE_RE.match(text) or PHOTO_CREDIT_RE.match(text)):
         return "byline"
     stripped = _strip_page_number(text, trust_space=False)
     if stripped != text and _has_marker(stripped) and _looks_like_heading(stripped):
@@ -429,16 +461,27 @@ def _is_table_row(text: str) -> bool:
 
 
 def _candidates(lines: list[_Line]) -> list[_Candidate]:
+    """Heading-shaped lines in order; one followed by a table row is a row-group label, not a
+    heading (``一、总量与结构`` above ``1 地区生产总值(GDP) 亿元 461.22 …``)."""
     found: list[_Candidate] = []
     for i, line in enumerate(lines):
         following = lines[i + 1].text if i + 1 < len(lines) else ""
-        candidate = _candidate(line)
+        candidate = _candidate(line) or _trailing_box(line)
         if candidate and (candidate.run_in or not _is_table_row(following)):
             found.append(candidate)
     return found
 
 
+def _trailing_box(line: _Line) -> _Candidate | None:
+    """A box title at the end of a paragraph line: the heading starts mid-line, after the 。."""
+    match = TRAILING_BOX_RE.search(line.text)
+    if not match:
+        return None
+    return _Candidate("box", 0, None, match.group(), line.start + match.start(), line.end)
+
+
 def _candidate(line: _Line) -> _Candidate | None:
+    """A line as a standalone heading, else as a paragraph opening with a run-in title."""
     text = line.text
     if UNNUMBERED_RE.match(text):
         return _Candidate("unnumbered", 0, None, text, line.start, line.end)

@@ -31,6 +31,9 @@ REQUIRED_FIELDS: dict[str, type] = {
 }
 
 
+#: The development gold set shipped with planqa (a copy of shared/eval/dev.jsonl).
+BUNDLED_DEV_GOLD = Path(__file__).resolve().parent / "gold" / "dev.jsonl"
+
 @dataclass(frozen=True)
 class Evidence:
     """A supporting quote: an exact substring of the body text of ``doc`` (a corpus file name)."""

@@ -5,24 +5,17 @@ answerable questions, and its ranked passages are scored by the same rule (``eva
 the numbers are comparable across modes and across chunkings. Unanswerable questions have no
 evidence to find and are left out of retrieval metrics (they are scored on answers instead).
 
-Run it (builds a fresh index in a temporary folder, never touching the user's index)::
-
-    python -m eval.retrieval /work/shared/eval/dev.jsonl --baseline --latency 3
+Run it with ``planqa eval GOLD.jsonl --baseline`` (see ui/cli.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from corpus.settings import Settings
 from eval.baseline import BaselineRetriever
-from eval.gold import GoldItem, LocatedEvidence, check_evidence, load_gold, locate_pieces
+from eval.gold import GoldItem, LocatedEvidence, check_evidence, locate_pieces
 from eval.metrics import (
     as_any_piece,
     first_full_rank,
@@ -37,7 +30,10 @@ from eval.metrics import (
 from index.search import HybridSearcher
 
 DEFAULT_KS = (1, 3, 5, 10)
-DEFAULT_MODES = ("dense", "bm25", "hybrid")
+HYBRID = "hybrid"
+#: Hybrid fusion without the region-aware lists: shows what region awareness adds.
+PLAIN_HYBRID_MODE = "hybrid-plain"
+DEFAULT_MODES = ("dense", "bm25", PLAIN_HYBRID_MODE, HYBRID)
 BASELINE_MODE = "baseline"
 #: Passages kept per question in the report, enough to see what outranked the evidence.
 KEPT_PASSAGES = 5
@@ -67,13 +63,18 @@ class RankedPassage:
 
 @dataclass(frozen=True)
 class QuestionResult:
-    """One question under one mode. ``first_hit_rank`` is None when the need is unmet in depth."""
+    """One question under one mode. ``first_hit_rank`` is None when the need is unmet in depth.
+
+    ``piece_ranks`` gives, per evidence piece, the first rank covering it: for a compare miss it
+    shows which side of the comparison retrieval lost.
+    """
 
     id: str
     type: str
     question: str
     pieces: int
     first_hit_rank: int | None
+    piece_ranks: tuple[int | None, ...]
     recall: dict[int, float]
     reciprocal_rank: float
     ndcg: float
@@ -146,10 +147,13 @@ def evaluate_retrieval(
 
 
 def _searcher_retrieve(searcher: HybridSearcher, mode: str) -> Retrieve:
+    search_mode, region_aware = (HYBRID, False) if mode == PLAIN_HYBRID_MODE else (mode, None)
+
     def retrieve(query: str, k: int) -> list[Passage]:
+        hits = searcher.search(query, k, mode=search_mode, region_aware=region_aware)
         return [
             Passage(h.chunk.doc, h.chunk.start, h.chunk.end, h.chunk.text, h.chunk.chapter, h.score)
-            for h in searcher.search(query, k, mode=mode)
+            for h in hits
         ]
 
     return retrieve
@@ -219,6 +223,10 @@ def score_question(
         question=item.question,
         pieces=len(pieces),
         first_hit_rank=first_full_rank(coverage, n_pieces),
+        piece_ranks=tuple(
+            next((rank for rank, c in enumerate(covers, start=1) if i in c), None)
+            for i in range(len(pieces))
+        ),
         recall={k: recall_at_k(coverage, n_pieces, k) for k in ks},
         reciprocal_rank=reciprocal_rank(coverage, n_pieces),
         ndcg=ndcg_at_k(coverage, n_pieces, ndcg_k),
@@ -278,6 +286,9 @@ def format_misses(report: RetrievalReport, mode: str = "hybrid", k: int = 5, top
     for q in misses(report, mode, k):
         rank = "none" if q.first_hit_rank is None else str(q.first_hit_rank)
         lines.append(f"{q.id} [{q.type}] first hit rank: {rank} | {q.question}")
+        if q.pieces > 1:
+            ranks = ", ".join("none" if r is None else str(r) for r in q.piece_ranks)
+            lines.append(f"    evidence pieces first covered at ranks: {ranks}")
         for i, p in enumerate(q.top[:top], start=1):
             where = p.chapter or f"chars {p.start}-{p.end}"
             lines.append(f"    {i}. {p.doc} {where}{' (hit)' if p.covers else ''}")
@@ -324,67 +335,3 @@ def search_latency(
         "mean_ms": mean(timings),
         "max_ms": max(timings),
     }
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    items = load_gold(args.gold)
-    with tempfile.TemporaryDirectory(prefix="planqa-eval-") as scratch:
-        report, latency = _run(args, items, Path(args.index_dir or Path(scratch) / "index"))
-    print(format_table(report))
-    print()
-    print(format_type_table(report, k=5))
-    print()
-    print(f"misses of hybrid@5 ({len(misses(report, 'hybrid', 5))}):")
-    print(format_misses(report, "hybrid", 5))
-    if latency:
-        print()
-        print("hybrid search latency: " + ", ".join(f"{k}={v:.1f}" for k, v in latency.items()))
-    if args.json:
-        payload = {"retrieval": report.to_dict(), "latency": latency}
-        text = json.dumps(payload, ensure_ascii=False, indent=1)
-        Path(args.json).write_text(text, encoding="utf-8")
-
-
-def _run(
-    args: argparse.Namespace, items: list[GoldItem], index_dir: Path
-) -> tuple[RetrievalReport, dict[str, float]]:
-    from index.builder import build_index
-
-    overrides = {"embedding_model": args.model} if args.model else {}
-    settings = Settings(index_dir=index_dir, **overrides)
-    corpus = [Path(p) for p in args.corpus] or [settings.corpus_dir]
-    build_index(settings, corpus, progress=False)
-    searcher = HybridSearcher.open(settings)
-    baseline = None
-    if args.baseline:
-        baseline = BaselineRetriever(searcher.documents.values(), searcher.embedder)
-    report = evaluate_retrieval(items, searcher, baseline=baseline)
-    latency = {}
-    if args.latency:
-        latency = search_latency(searcher, [i.question for i in items], repeats=args.latency)
-    return report, latency
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m eval.retrieval",
-        description="Build an index of the corpus and report retrieval quality on a gold set.",
-        epilog="example: python -m eval.retrieval dev.jsonl --baseline --latency 3",
-    )
-    parser.add_argument("gold", help="gold JSONL file")
-    parser.add_argument("--corpus", nargs="*", default=[], help="documents (default: bundled)")
-    parser.add_argument("--index-dir", help="where to build the index (default: a temp folder)")
-    parser.add_argument("--model", help="embedding model (default: the configured one)")
-    parser.add_argument("--baseline", action="store_true", help="also score the LangChain baseline")
-    parser.add_argument("--latency", type=int, default=0, metavar="REPEATS",
-                        help="also time warm hybrid searches, REPEATS passes over the questions")
-    parser.add_argument("--json", help="write the full report as JSON to this file")
-    return parser
-
-
-if __name__ == "__main__":
-    main()

@@ -37,10 +37,7 @@ class BM25Index:
         self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """Top ``k`` (row, score) pairs with a positive score, restricted to ``allowed`` rows."""
-        scores = self.scores(query_tokens)
-        if allowed is not None:
-            scores = np.where(allowed, scores, 0.0)
-        return [(int(i), float(scores[i])) for i in top_k_indices(scores, k) if scores[i] > 0]
+        return rank_scores(self.scores(query_tokens), k, allowed)
 
     def save(self, directory: Path) -> None:
         self._retriever.save(str(directory), allow_pickle=False, show_progress=False)
@@ -51,3 +48,14 @@ class BM25Index:
             str(directory), mmap=mmap, allow_pickle=False, show_progress=False
         )
         return cls(retriever, size)
+
+
+def rank_scores(
+    scores: np.ndarray, k: int, allowed: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """Best ``k`` positive scores among ``allowed`` rows (all rows when None), best first."""
+    if allowed is not None:
+        restricted = np.zeros_like(scores)
+        restricted[allowed] = scores[allowed]
+        scores = restricted
+    return [(int(i), float(scores[i])) for i in top_k_indices(scores, k) if scores[i] > 0]

@@ -46,14 +46,23 @@ class BuildReport:
         return asdict(self)
 
 
+#: Bumped whenever embedding_text or lexical_text change, so old indexes are rebuilt, not misread.
+INDEXED_TEXT_VERSION = "context-2"
+
+
 def embedding_text(chunk: Chunk) -> str:
     """What the model sees: the chunk with a reader's context (region, plan, chapter)."""
     return f"{chunk.region}《{chunk.title}》{chunk.chapter}\n{chunk.text}"
 
 
 def lexical_text(chunk: Chunk) -> str:
-    """What BM25 sees: headings count as words of their chunk, so a chapter title can match."""
-    return f"{chunk.region} {chunk.chapter}\n{chunk.text}"
+    """What BM25 sees: headings count as words of their chunk, so a chapter title can match.
+
+    The region name is left out on purpose: repeated in every chunk of a document it would make
+    any query containing 南通 or 开发区 favour that whole document; regions named in a query are
+    handled by region-aware fusion instead.
+    """
+    return f"{chunk.chapter}\n{chunk.text}"
 
 
 def region_vocabulary(documents: list[Document]) -> list[str]:
@@ -66,6 +75,7 @@ def settings_fingerprint(settings: Settings, embedder: Embedder) -> dict[str, An
         "embedding": {"model": settings.embedding_model, "model_id": embedder.model_id},
         "chunking": {
             "chunker": CHUNKER_VERSION,
+            "indexed_text": INDEXED_TEXT_VERSION,
             "max_chars": settings.chunk_max_chars,
             "overlap_chars": settings.chunk_overlap_chars,
         },

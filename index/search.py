@@ -7,6 +7,7 @@ that embeddings blur; fusing ranks rather than scores needs no calibration betwe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,11 +17,12 @@ from corpus.chunking import Chunk
 from corpus.documents import Document
 from corpus.errors import InputError
 from corpus.settings import Settings
+from index.bm25 import rank_scores
 from index.builder import check_compatible
 from index.embedder import Embedder, make_embedder
 from index.ranking import reciprocal_rank_fusion
 from index.store import IndexContents, IndexStore
-from index.text_tokenizer import ChineseTokenizer
+from index.text_tokenizer import ChineseTokenizer, normalise_text
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 
@@ -46,6 +48,18 @@ class Hit:
         return row
 
 
+def interleave(rankings: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
+    """Round-robin merge of ranked lists, skipping repeats: [[a, b], [c]] -> [a, c, b]."""
+    merged: list[Hit] = []
+    seen: set[str] = set()
+    for depth in range(max((len(r) for r in rankings), default=0)):
+        for ranking in rankings:
+            if depth < len(ranking) and ranking[depth].chunk.id not in seen:
+                seen.add(ranking[depth].chunk.id)
+                merged.append(ranking[depth])
+    return merged[:k]
+
+
 class HybridSearcher:
     def __init__(self, settings: Settings, contents: IndexContents, embedder: Embedder) -> None:
         self.settings = settings
@@ -53,6 +67,14 @@ class HybridSearcher:
         self.embedder = embedder
         self.tokenizer = ChineseTokenizer(contents.manifest["tokenizer"]["user_words"])
         self._doc_rows = self._rows_by_document(contents.chunks)
+        self._region_names = sorted(
+            {
+                (normalise_text(name), document.meta.region)
+                for document in contents.documents.values()
+                for name in document.meta.region_names
+            },
+            key=lambda pair: (-len(pair[0]), pair),
+        )
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> HybridSearcher:
@@ -122,6 +144,24 @@ class HybridSearcher:
             raise InputError(f"the query {text!r} has no words to search for")
         return text
 
+    def mentioned_regions(self, text: str) -> list[str]:
+        """Regions named in ``text`` by full name or alias, in order of first mention.
+
+        Longer names win over names inside them (南通市经济技术开发区 over 南通市), and only names
+        from the manifest count, so an ordinary word is never mistaken for a region.
+        """
+        normalised = normalise_text(text)
+        taken = [False] * len(normalised)
+        found: list[tuple[int, str]] = []
+        for name, region in self._region_names:
+            start = normalised.find(name)
+            while start >= 0:
+                if not any(taken[start : start + len(name)]):
+                    taken[start : start + len(name)] = [True] * len(name)
+                    found.append((start, region))
+                start = normalised.find(name, start + 1)
+        return list(dict.fromkeys(region for _, region in sorted(found)))
+
     def search(
         self,
         query: str,
@@ -130,7 +170,13 @@ class HybridSearcher:
         region: str | None = None,
         doc: str | None = None,
         mode: str = "hybrid",
+        region_aware: bool | None = None,
     ) -> list[Hit]:
+        """Rank passages. In hybrid mode, regions named in the query steer the ranking: one named
+        region adds its own ranked lists to the fusion (a boost, not a filter, so a question that
+        names a region but is answered elsewhere still finds the answer); several named regions
+        are searched one by one and interleaved, so a comparison gets the best passages of each
+        rather than of whichever region dominates the wording."""
         if mode not in RETRIEVAL_MODES:
             raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(RETRIEVAL_MODES)}")
         total = len(self.contents.chunks)
@@ -140,33 +186,48 @@ class HybridSearcher:
                 f"use --k {min(max(k, 1), total)}"
             )
         text = self.validate_query(query)
-        allowed = self.allowed_rows(region, doc)
+        if region_aware is None:
+            region_aware = self.settings.region_aware
+        named = self.mentioned_regions(text) if region is None and doc is None else []
+        if mode != "hybrid" or not region_aware or not named:
+            return self._search_scope(text, k, mode, self.allowed_rows(region, doc))
+        if len(named) == 1:
+            return self._search_scope(text, k, mode, None, [self.allowed_rows(named[0])])
+        per_region = [self._search_scope(text, k, mode, self.allowed_rows(name)) for name in named]
+        return interleave(per_region, k)
+
+    def _search_scope(
+        self,
+        text: str,
+        k: int,
+        mode: str,
+        scope: np.ndarray | None,
+        boosts: Sequence[np.ndarray] = (),
+    ) -> list[Hit]:
+        """One ranked list within ``scope``; each boost scope adds its own lists to the fusion."""
+        scopes = [scope, *boosts]
         pool = max(k, self.settings.candidate_pool)
-        dense = self._dense(text, pool, allowed) if mode in ("hybrid", "dense") else []
-        lexical = self._lexical(text, pool, allowed) if mode in ("hybrid", "bm25") else []
+        dense: list[list[tuple[int, float]]] = []
+        lexical: list[list[tuple[int, float]]] = []
+        if mode in ("hybrid", "dense"):
+            query_vector = self.embedder.embed_queries([text])[0]
+            dense = [self.contents.vectors.search(query_vector, pool, s) for s in scopes]
+        if mode in ("hybrid", "bm25"):
+            scores = self.contents.bm25.scores(self.tokenizer.tokenize(text))
+            lexical = [rank_scores(scores, pool, s) for s in scopes]
         if mode == "dense":
-            return [self._hit(r, s, "dense", dense_score=s) for r, s in dense[:k]]
+            return [self._hit(r, s, "dense", dense_score=s) for r, s in dense[0][:k]]
         if mode == "bm25":
-            return [self._hit(r, s, "bm25", bm25_score=s) for r, s in lexical[:k]]
-        dense_scores, bm25_scores = dict(dense), dict(lexical)
+            return [self._hit(r, s, "bm25", bm25_score=s) for r, s in lexical[0][:k]]
+        dense_scores = {row: score for ranking in dense for row, score in ranking}
+        bm25_scores = {row: score for ranking in lexical for row, score in ranking}
         fused = reciprocal_rank_fusion(
-            [[r for r, _ in dense], [r for r, _ in lexical]], k=self.settings.rrf_k
+            [[row for row, _ in ranking] for ranking in dense + lexical], k=self.settings.rrf_k
         )
         return [
             self._hit(row, score, "hybrid", dense_scores.get(row), bm25_scores.get(row))
             for row, score in fused[:k]
         ]
-
-    def _dense(self, text: str, pool: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        query_vector = self.embedder.embed_queries([text])[0]
-        return self.contents.vectors.search(query_vector, pool, allowed)
-
-    def _lexical(self, text: str, pool: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        mask = None
-        if allowed is not None:
-            mask = np.zeros(len(self.contents.chunks), dtype=bool)
-            mask[allowed] = True
-        return self.contents.bm25.search(self.tokenizer.tokenize(text), pool, mask)
 
     def _hit(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import random
 import re
 from pathlib import Path
 
@@ -238,3 +239,53 @@ def test_split_sentences_on_line_breaks_and_crlf() -> None:
     text = "第一段没有句号\r\n\r\n第二段。\n\xa0\n"
     assert [text[s:e] for s, e in split_sentences(text)] == ["第一段没有句号", "第二段。"]
     assert split_sentences("") == [] and split_sentences(" \n\xa0") == []
+
+
+# --- randomised documents ---
+
+FRAGMENTS = (
+    "一、总则",
+    "二、目标",
+    "（一）甲",
+    "(二)乙",
+    "1、丙",
+    "2.丁",
+    "（1）戊",
+    "第一章 总论",
+    "第一节 现状",
+    "专栏1 项目",
+    "前 言",
+    "目 录",
+    "一、总则 1",
+    "(一)甲 -3-",
+    "- 4 -",
+    "本报记者 张三",
+    "当前位置: 首页 > 信息",
+    "• 打印",
+    "一是加强领导。",
+    "(三)发展定位。高举旗帜,推动发展。",
+    "推动产业转型升级,提高发展质量,",
+    "实现目标。",
+    "完成任务!",
+    "是否可行?",
+    "分号;",
+    "没有标点的长句子" * 9,
+    "\xa0",
+    "\u3000",
+    "",
+    " ",
+)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_documents_keep_every_invariant(seed: int) -> None:
+    rng = random.Random(seed)
+    newline = rng.choice(["\n", "\r\n"])
+    lines = [
+        "".join(rng.choices(FRAGMENTS, k=rng.randint(1, 4))) for _ in range(rng.randint(0, 60))
+    ]
+    document = make_document(newline.join(lines))
+    max_chars = rng.choice([20, 60, 150, 500])
+    chunks = chunk_document(document, max_chars=max_chars, overlap_chars=rng.choice([0, 10, 80]))
+    assert_chunk_invariants(document, chunks, max_chars)
+    assert_body_covered(document, chunks)

@@ -14,6 +14,7 @@ from corpus.documents import Document, DocumentMeta
 from corpus.errors import InputError
 from corpus.loader import load_corpus
 from eval.gold import (
+    BUNDLED_DEV_GOLD,
     Evidence,
     GoldItem,
     check_evidence,
@@ -23,7 +24,7 @@ from eval.gold import (
     locate_pieces,
 )
 
-DEV_GOLD = Path(os.environ.get("PLANQA_DEV_GOLD", "/work/shared/eval/dev.jsonl"))
+DEV_GOLD = Path(os.environ.get("PLANQA_DEV_GOLD", str(BUNDLED_DEV_GOLD)))
 
 
 def record(**overrides) -> dict:

@@ -12,9 +12,10 @@ from corpus.documents import Document
 from corpus.loader import load_corpus
 from corpus.settings import Settings
 from eval.baseline import BASELINE_CHUNK_SIZE, BaselineRetriever, PlanqaEmbeddings
-from eval.gold import Evidence, GoldItem, LocatedEvidence, load_gold
+from eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, LocatedEvidence, load_gold
 from eval.retrieval import (
     BASELINE_MODE,
+    DEFAULT_MODES,
     Passage,
     evaluate_retrieval,
     format_misses,
@@ -27,7 +28,7 @@ from eval.retrieval import (
 from index.embedder import HashEmbedder
 from index.search import HybridSearcher
 
-DEV_GOLD = Path(os.environ.get("PLANQA_DEV_GOLD", "/work/shared/eval/dev.jsonl"))
+DEV_GOLD = Path(os.environ.get("PLANQA_DEV_GOLD", str(BUNDLED_DEV_GOLD)))
 needs_dev = pytest.mark.skipif(not DEV_GOLD.is_file(), reason=f"no dev gold set at {DEV_GOLD}")
 
 
@@ -102,6 +103,7 @@ def test_score_question_compare_needs_both_documents() -> None:
     ]
     result = score_question(item, pieces, passages, ks=(1, 3), ndcg_k=10)
     assert result.first_hit_rank == 3
+    assert result.piece_ranks == (1, 3)
     assert result.recall == {1: 0.0, 3: 1.0}
     assert result.reciprocal_rank == pytest.approx(1 / 3)
     assert [p.covers for p in result.top] == [(0,), (), (1,)]
@@ -128,7 +130,7 @@ def test_evaluate_retrieval_on_the_hash_index(
     answerable = sum(1 for i in items if i.answerable)
     assert report.evaluated == answerable
     assert report.skipped_unanswerable == len(items) - answerable
-    assert [m.mode for m in report.modes] == ["dense", "bm25", "hybrid", BASELINE_MODE]
+    assert [m.mode for m in report.modes] == [*DEFAULT_MODES, BASELINE_MODE]
     for mode in report.modes:
         summary = mode.overall
         assert summary.count == answerable

@@ -154,6 +154,72 @@ def search_command(
         typer.echo(f"   {snippet}")
 
 
+GoldArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Gold JSONL file (default: the bundled development set eval/gold/dev.jsonl)."
+    ),
+]
+
+
+@app.command("eval")
+def eval_command(
+    gold: GoldArgument = None,
+    baseline: Annotated[
+        bool, typer.Option("--baseline", help="Also score a plain LangChain pipeline.")
+    ] = False,
+    index: IndexOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Retrieval quality on a gold set: recall@k, MRR, nDCG for dense, BM25 and hybrid search.
+
+    Uses the index at --index (build it first with `planqa index`).
+    Example: planqa eval eval/gold/dev.jsonl --baseline
+    """
+    from eval.baseline import BaselineRetriever
+    from eval.gold import BUNDLED_DEV_GOLD, load_gold
+    from eval.retrieval import evaluate_retrieval, format_misses, format_table, format_type_table
+    from index.search import HybridSearcher
+
+    with user_errors():
+        items = load_gold(gold or BUNDLED_DEV_GOLD)
+        searcher = HybridSearcher.open(load_settings(index))
+        lc_baseline = None
+        if baseline:
+            lc_baseline = BaselineRetriever(searcher.documents.values(), searcher.embedder)
+        report = evaluate_retrieval(items, searcher, baseline=lc_baseline)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    typer.echo(format_table(report))
+    typer.echo("\nrecall@5 by question type:\n" + format_type_table(report, k=5))
+    typer.echo("\nhybrid misses at 5:\n" + (format_misses(report, "hybrid", 5) or "none"))
+
+
+@app.command("bench")
+def bench_command(
+    gold: GoldArgument = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed passes.")] = 3,
+    as_json: JsonOption = False,
+) -> None:
+    """Build the bundled corpus into a temporary index and time warm hybrid searches.
+
+    Example: planqa bench --repeats 3
+    """
+    from eval.bench import run_bench
+    from eval.gold import BUNDLED_DEV_GOLD, load_gold
+
+    with user_errors():
+        questions = [item.question for item in load_gold(gold or BUNDLED_DEV_GOLD)]
+        result = run_bench(load_settings(), questions, repeats=repeats, progress=not as_json)
+    if as_json:
+        print_json(result)
+        return
+    width = max(len(key) for key in result)
+    for key, value in result.items():
+        typer.echo(f"{key:<{width}}  {value}")
+
+
 def main() -> None:
     app()
 
