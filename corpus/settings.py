@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -67,6 +68,20 @@ class Settings(BaseSettings):
     region_aware: bool = True
     candidate_pool: int = Field(default=100, ge=1, le=100_000)
     max_query_chars: int = Field(default=2_000, ge=10)
+
+    #: Passages an answerer reads (the top of the hybrid ranking).
+    answer_passages: int = Field(default=6, ge=1, le=50)
+    #: Extractive answers abstain below this confidence; see rag/extractive.py for how it was set.
+    abstain_threshold: float | None = None
+
+    #: LLM answering (off unless configured): "openai" (any OpenAI-compatible server) or "ollama".
+    llm_provider: Literal["openai", "ollama"] | None = None
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    #: Name of the environment variable holding the API key (never the key itself).
+    llm_api_key_env: str = "OPENAI_API_KEY"
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
 
     @classmethod
     def settings_customise_sources(

@@ -33,6 +33,19 @@ class BM25Index:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(query_tokens), dtype=np.float32)
 
+    def idf(self, token: str) -> float:
+        """Lucene idf of a token from the index's own document frequencies (0 if unseen).
+
+        The score matrix is column-compressed by token, so a token's document frequency is the
+        length of its column; no second pass over the corpus is needed.
+        """
+        token_id = self._retriever.vocab_dict.get(token)
+        if token_id is None or self.size == 0:
+            return 0.0
+        indptr = self._retriever.scores["indptr"]
+        df = int(indptr[token_id + 1] - indptr[token_id])
+        return float(np.log(1 + (self.size - df + 0.5) / (df + 0.5)))
+
     def search(
         self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:

@@ -154,6 +154,150 @@ def search_command(
         typer.echo(f"   {snippet}")
 
 
+ModeOption = Annotated[
+    str, typer.Option("--mode", help="extractive (offline, default) or llm (needs PLANQA_LLM_*).")
+]
+RegionOption = Annotated[
+    str | None, typer.Option("--region", help="Only this region (name or alias).")
+]
+
+
+def render_answer(answer) -> str:
+    """Plain text for people: the answer, then each citation with where it comes from."""
+    from rag.answer import NOT_FOUND
+
+    lines = [answer.answer]
+    if answer.notice:
+        lines.insert(0, f"（{answer.notice}）")
+    for citation in answer.citations:
+        quote = " ".join(citation.text.split())
+        chapter = citation.chapter or "（无章节）"
+        lines.append(
+            f"\n[{citation.n}] {citation.region} ·《{citation.title}》\n    {chapter}"
+            f" · {citation.doc} [{citation.start}:{citation.end}]\n    {quote[:300]}"
+        )
+    if answer.abstained and answer.answer == NOT_FOUND and answer.retrieved:
+        lines.append("\n最接近的段落（仅供参考）：")
+        for rank, hit in enumerate(answer.retrieved[:3], start=1):
+            chunk = hit.chunk
+            snippet = " ".join(chunk.text.split())[:120]
+            lines.append(
+                f"  {rank}. {chunk.region} · {chunk.chapter} [{chunk.start}:{chunk.end}] {snippet}"
+            )
+    return "\n".join(lines)
+
+
+def _read_questions(path: Path) -> list[dict[str, Any]]:
+    """Batch input: one JSON object per line with ``question`` (and usually ``id``)."""
+    from corpus.errors import InputError
+
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the questions file ({exc})") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("question"), str):
+                raise ValueError("expected an object with a string 'question'")
+        except ValueError as exc:
+            rows.append({"id": None, "line": number, "error": f"line {number}: {exc}"})
+            continue
+        rows.append({"id": row.get("id"), "line": number, "question": row["question"]})
+    return rows
+
+
+@app.command("ask")
+def ask_command(
+    question: Annotated[str | None, typer.Argument(help="The question, in plain Chinese.")] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option("--questions", help="JSONL file of {id, question}; prints one JSON per line."),
+    ] = None,
+    mode: ModeOption = "extractive",
+    region: RegionOption = None,
+    index: IndexOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question with numbered citations, or say it is not in the documents.
+
+    Example: planqa ask "哪个区规划了集成电路测试产业园？"
+    """
+    from corpus.errors import InputError, PlanqaError
+    from rag.pipeline import Pipeline
+
+    with user_errors():
+        if (question is None) == (questions is None):
+            raise InputError("give either a QUESTION or --questions FILE.jsonl")
+        pipeline = Pipeline.open(load_settings(index))
+        if question is not None:
+            answer = pipeline.ask(question, mode=mode, region=region)
+            typer.echo(
+                json.dumps(answer.to_dict(), ensure_ascii=False, indent=2)
+                if as_json
+                else render_answer(answer)
+            )
+            return
+        rows = _read_questions(questions)
+    failures = 0
+    for row in rows:
+        if "error" not in row:
+            try:
+                row = pipeline.ask(
+                    row["question"], mode=mode, region=region, id=row["id"]
+                ).to_dict()
+            except PlanqaError as exc:
+                row = {"id": row["id"], "question": row["question"], "error": str(exc)}
+        failures += "error" in row
+        typer.echo(json.dumps(row, ensure_ascii=False))
+    if failures:
+        typer.echo(f"error: {failures} of {len(rows)} questions could not be answered", err=True)
+        raise typer.Exit(2)
+
+
+@app.command("chat")
+def chat_command(
+    mode: ModeOption = "extractive",
+    region: RegionOption = None,
+    index: IndexOption = None,
+) -> None:
+    """Interactive questions with follow-ups (/clear forgets the context, /exit or Ctrl-D quits).
+
+    Example: planqa chat   then   海州区2020年人均地区生产总值是多少？   then   那它的GDP目标呢？
+    """
+    from corpus.errors import PlanqaError
+    from rag.pipeline import Conversation, Pipeline
+
+    with user_errors():
+        pipeline = Pipeline.open(load_settings(index))
+    conversation = Conversation()
+    while True:
+        try:
+            line = input("问> ").strip()
+        except EOFError:
+            break
+        if line in {"/exit", "/quit"}:
+            break
+        if line == "/clear":
+            conversation.clear()
+            typer.echo("（已清除上下文）")
+            continue
+        if not line:
+            continue
+        try:
+            typer.echo(
+                render_answer(
+                    pipeline.ask(line, mode=mode, region=region, conversation=conversation)
+                )
+                + "\n"
+            )
+        except PlanqaError as exc:
+            typer.echo(f"error: {exc}", err=True)
+
+
 GoldArgument = Annotated[
     Path | None,
     typer.Argument(

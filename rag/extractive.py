@@ -1,0 +1,230 @@
+"""The default answerer: choose the sentences of the top passages that best answer the question and
+quote them, each line naming its region and citing its passage. Offline, deterministic, fast.
+
+Sentence score = how much of the question's content (idf-weighted keywords, plus character bigrams
+to survive segmentation differences like 城镇/城乡) the sentence covers, blended with the coverage
+of its whole passage (chapter heading included: the heading often carries the topic) and a small
+prior for the passage's retrieval rank.
+
+Abstention: ``confidence`` is the best passage's keyword coverage, where a question word the corpus
+has never seen counts with the highest weight — a question about 海上风电 in a corpus that never
+says 海上风电 cannot be answered from it, however similar the surrounding words.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from corpus.chunking import split_sentences
+from corpus.settings import Settings
+from index.search import Hit, HybridSearcher
+from index.text_tokenizer import normalise_text
+from rag.answer import NOT_FOUND, Answer, Citation
+from rag.question import QuestionAnalysis
+
+#: Chosen on the development gold set (eval/gold/dev.jsonl): see README "Abstention threshold".
+DEFAULT_ABSTAIN_THRESHOLD = 0.32
+SENTENCE_WEIGHT = 0.6
+PASSAGE_WEIGHT = 0.4
+RANK_PRIOR_WEIGHT = 0.15
+NUMBER_BONUS = 0.1
+#: Further regions are listed while their best sentence scores at least this share of the best.
+REGION_LINE_RATIO = 0.75
+MAX_REGION_LINES = 3
+MIN_SENTENCE_CHARS = 6
+#: Longer sentences are quoted by their best run of clauses (see _answer_spans).
+MAX_QUOTE_CHARS = 120
+_CLAUSE_END = re.compile(r"[，,、：:]")
+_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿]+[个家所项条座]")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    score: float
+    coverage: float
+    hit_rank: int
+    start: int
+    end: int
+    covered: frozenset[str]
+
+
+class ExtractiveAnswerer:
+    mode = "extractive"
+
+    def __init__(self, searcher: HybridSearcher, settings: Settings) -> None:
+        self.searcher = searcher
+        self.settings = settings
+        self.threshold = (
+            settings.abstain_threshold
+            if settings.abstain_threshold is not None
+            else DEFAULT_ABSTAIN_THRESHOLD
+        )
+        self._unseen_weight = math.log(1 + len(searcher.contents.chunks) + 0.5)
+
+    # ------------------------------------------------------------------ scoring
+    def keyword_weights(self, question: QuestionAnalysis) -> dict[str, float]:
+        """idf per keyword; words the corpus never uses weigh most (they cannot be matched)."""
+        weights = {}
+        for keyword in question.keywords:
+            idf = self.searcher.contents.bm25.idf(keyword)
+            weights[keyword] = idf if idf > 0 else self._unseen_weight
+        return weights
+
+    def coverage(self, text: str, weights: dict[str, float]) -> tuple[float, frozenset[str]]:
+        """Share of keyword weight found in ``text`` (by tokens, or as a substring)."""
+        if not weights:
+            return 0.0, frozenset()
+        normalised = normalise_text(text)
+        tokens = set(self.searcher.tokenizer.tokenize(text))
+        covered = frozenset(k for k in weights if k in tokens or k in normalised)
+        token_share = sum(weights[k] for k in covered) / sum(weights.values())
+        return 0.7 * token_share + 0.3 * _bigram_share("".join(weights), normalised), covered
+
+    def score_sentences(self, question: QuestionAnalysis, hits: list[Hit]) -> list[ScoredSentence]:
+        weights = self.keyword_weights(question)
+        scored = []
+        for rank, hit in enumerate(hits):
+            chunk = hit.chunk
+            passage_cov, _ = self.coverage(f"{chunk.chapter}\n{chunk.text}", weights)
+            prior = 1.0 / (rank + 1)
+            for start, end in self._answer_spans(chunk.text, chunk.start, weights):
+                sentence = chunk.text[start - chunk.start : end - chunk.start]
+                if len(sentence.strip()) < MIN_SENTENCE_CHARS:
+                    continue
+                sentence_cov, covered = self.coverage(sentence, weights)
+                score = (
+                    SENTENCE_WEIGHT * sentence_cov
+                    + PASSAGE_WEIGHT * passage_cov
+                    + RANK_PRIOR_WEIGHT * prior
+                )
+                if question.asks_number and _NUMBER.search(sentence):
+                    score += NUMBER_BONUS
+                scored.append(ScoredSentence(score, passage_cov, rank, start, end, covered))
+        return sorted(scored, key=lambda s: (-s.score, s.hit_rank, s.start))
+
+    def _answer_spans(
+        self, text: str, offset: int, weights: dict[str, float]
+    ) -> list[tuple[int, int]]:
+        """Sentences, with long ones narrowed to their best run of clauses (exact offsets kept).
+
+        Planning prose strings many clauses into one sentence; quoting all 300 characters to
+        answer "多少" buries the number, so the quote keeps the clauses that match the question.
+        """
+        spans = []
+        for start, end in split_sentences(text, offset):
+            if end - start <= MAX_QUOTE_CHARS:
+                spans.append((start, end))
+                continue
+            spans.append(self._best_clause_window(text, offset, start, end, weights))
+        return spans
+
+    def _best_clause_window(
+        self, text: str, offset: int, start: int, end: int, weights: dict[str, float]
+    ) -> tuple[int, int]:
+        cuts = [start] + [
+            offset + m.end() for m in _CLAUSE_END.finditer(text, start - offset, end - offset)
+        ]
+        cuts = [*sorted({c for c in cuts if c < end}), end]
+        best, best_score = (start, min(end, start + MAX_QUOTE_CHARS)), -1.0
+        for i in range(len(cuts) - 1):
+            for j in range(i + 1, len(cuts)):
+                if cuts[j] - cuts[i] > MAX_QUOTE_CHARS:
+                    break
+                window = text[cuts[i] - offset : cuts[j] - offset]
+                score = self.coverage(window, weights)[0] + (0.05 if _NUMBER.search(window) else 0)
+                if score > best_score:
+                    best, best_score = (cuts[i], cuts[j]), score
+        return best
+
+    # ------------------------------------------------------------------ answering
+    def answer(self, question: QuestionAnalysis, hits: list[Hit]) -> Answer:
+        hits = hits[: self.settings.answer_passages]
+        sentences = self.score_sentences(question, hits)
+        confidence = max((s.coverage for s in sentences), default=0.0)
+        details = {"threshold": self.threshold, "keywords": list(question.keywords)}
+        if not sentences or confidence < self.threshold:
+            return Answer(
+                question.text,
+                NOT_FOUND,
+                True,
+                (),
+                tuple(hits),
+                self.mode,
+                confidence=round(confidence, 3),
+                details=details,
+            )
+        lines = self._choose_lines(question, hits, sentences)
+        citations: list[Citation] = []
+        rendered = []
+        for region, picked in lines:
+            parts = []
+            for sentence in picked:
+                hit = hits[sentence.hit_rank]
+                citation = Citation.from_hit(
+                    len(citations) + 1, hit, (sentence.start, sentence.end)
+                )
+                citations.append(citation)
+                text = hit.chunk.text[
+                    sentence.start - hit.chunk.start : sentence.end - hit.chunk.start
+                ]
+                parts.append(f"{_display(text)}[{citation.n}]")
+            rendered.append(f"{region}：{''.join(parts)}")
+        return Answer(
+            question.text,
+            "\n".join(rendered),
+            False,
+            tuple(citations),
+            tuple(hits),
+            self.mode,
+            confidence=round(confidence, 3),
+            details=details,
+        )
+
+    def _choose_lines(
+        self, question: QuestionAnalysis, hits: list[Hit], sentences: list[ScoredSentence]
+    ) -> list[tuple[str, list[ScoredSentence]]]:
+        """One line per region: the best region always; others when the question spans regions."""
+        best_by_region: dict[str, list[ScoredSentence]] = {}
+        for sentence in sentences:
+            best_by_region.setdefault(hits[sentence.hit_rank].chunk.region, []).append(sentence)
+        ordered = list(best_by_region)
+        multi_region = question.asks_region or question.compares or len(question.regions) >= 2
+        chosen = ordered[:1]
+        if multi_region:
+            top = sentences[0].score
+            for region in ordered[1:MAX_REGION_LINES]:
+                named = region in question.regions
+                if named or best_by_region[region][0].score >= REGION_LINE_RATIO * top:
+                    chosen.append(region)
+        return [(region, self._sentences_for(best_by_region[region])) for region in chosen]
+
+    @staticmethod
+    def _sentences_for(candidates: list[ScoredSentence]) -> list[ScoredSentence]:
+        """The best sentence, plus a second one when it covers keywords the first misses."""
+        first = candidates[0]
+        for other in candidates[1:4]:
+            if other.covered - first.covered and other.score >= 0.8 * first.score:
+                return sorted([first, other], key=lambda s: (s.hit_rank, s.start))
+        return [first]
+
+
+def _bigram_share(keywords: str, text: str) -> float:
+    grams = {keywords[i : i + 2] for i in range(len(keywords) - 1)}
+    if not grams:
+        return 0.0
+    return sum(1 for gram in grams if gram in text) / len(grams)
+
+
+def _display(text: str) -> str:
+    """Sentences as one readable line; the citation keeps the exact original text."""
+    text = text.strip()
+    text = _SPACES.sub("", text) if _is_cjk_heavy(text) else _SPACES.sub(" ", text)
+    return text[:-1] + "…" if text and text[-1] in "，,、：:" else text
+
+
+def _is_cjk_heavy(text: str) -> bool:
+    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+    return cjk * 2 > len(text.strip())

@@ -1,0 +1,102 @@
+"""Understanding a question before searching: which regions it names, what kind of answer it wants,
+and which words carry its content.
+
+Question words (哪个/多少/是否…) are structure, not content: an answer sentence never contains them,
+so they are removed before measuring how much of the question a sentence covers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.search import HybridSearcher
+from index.text_tokenizer import normalise_text
+
+#: "Which region/zone/where" questions want a region as the answer.
+_ASKS_REGION = re.compile(
+    r"哪(个|些|一个|两个|几个)?(区|地区|地方|开发区|高新区|园区|县|市|城市|边|里)|哪儿|何地|谁"
+)
+_ASKS_NUMBER = re.compile(
+    r"多少|几[个家所条项座万亿]|几|比重|比例|占比|增速|增长率|目标值|达到.*?[？?]$|规模"
+)
+_ASKS_LIST = re.compile(r"哪些|有哪|包括什么|分别")
+_COMPARES = re.compile(
+    r"相比|比较|更高|更多|更大|更低|更少|哪边|谁|都提出|两个地区|共同|差距|相差|之差"
+)
+#: Tokens that shape a question but never appear in its answer.
+QUESTION_WORDS = frozenset(
+    """哪个 哪些 哪里 哪边 哪 个 些 什么 多少 几 是否 如何 怎样 怎么 谁
+    吗 呢 么 请问 提出 计划 规划 地区 地方 要 的 了 是 在 有 和 与
+    及 都 到 中 里 为 对 把 被 将 会 能 该 其 它 那 这 哪一类 一类
+    类 相比 比较 更 更高 更多 分别 共同 两个 两 出现 材料 提法 期间
+    是多少 多少家 多少个 开发区 开发 高新区 全区 今年 多大 多 大""".split()
+)
+#: A follow-up leans on the previous turn: pronouns, or a bare "…呢？".
+_FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|它|其|该区|该地|这个区|他们)|[它其]的|呢[？?]?$")
+
+
+@dataclass(frozen=True)
+class QuestionAnalysis:
+    text: str
+    regions: tuple[str, ...]
+    asks_region: bool
+    asks_number: bool
+    asks_list: bool
+    compares: bool
+    keywords: tuple[str, ...]
+
+
+class QuestionAnalyzer:
+    """Uses the index's own region names and tokenizer, so analysis and search agree on words."""
+
+    def __init__(self, searcher: HybridSearcher) -> None:
+        self.searcher = searcher
+        self._region_words = {
+            normalise_text(name)
+            for document in searcher.documents.values()
+            for name in document.meta.region_names
+        }
+
+    def analyse(self, question: str) -> QuestionAnalysis:
+        text = self.searcher.validate_query(question)
+        regions = tuple(self.searcher.mentioned_regions(text))
+        return QuestionAnalysis(
+            text=text,
+            regions=regions,
+            asks_region=bool(_ASKS_REGION.search(text)) and len(regions) != 1,
+            asks_number=bool(_ASKS_NUMBER.search(text)),
+            asks_list=bool(_ASKS_LIST.search(text)),
+            compares=len(regions) >= 2 or (bool(_COMPARES.search(text)) and len(regions) != 1),
+            keywords=self.keywords(text),
+        )
+
+    def keywords(self, text: str) -> tuple[str, ...]:
+        """Content tokens: the question with the regions it names and its question words removed.
+
+        Region names are cut out of the text before tokenising, so their pieces (南通, 开发) do not
+        count as content, while the same words elsewhere in the question still do.
+        """
+        normalised = normalise_text(text)
+        for name in sorted(self._region_words, key=len, reverse=True):
+            normalised = normalised.replace(name, " ")
+        tokens = self.searcher.tokenizer.tokenize(normalised)
+        return tuple(dict.fromkeys(t for t in tokens if t not in QUESTION_WORDS))
+
+    def resolve_follow_up(self, question: str, previous: QuestionAnalysis | None) -> str:
+        """Make a follow-up self-contained using the previous turn's regions and topic.
+
+        "那它的GDP目标呢？" after a question about 海州区 becomes
+        "连云港市海州区 那它的GDP目标呢？";
+        "海门区呢？" after a question about GDP targets borrows that question's content words.
+        """
+        if previous is None:
+            return question
+        text = question.strip()
+        regions = self.searcher.mentioned_regions(text)
+        content = self.keywords(text)
+        if not regions and previous.regions and (_FOLLOW_UP.search(text) or len(content) <= 3):
+            text = " ".join(previous.regions) + " " + text
+        if regions and len(content) <= 1 and previous.keywords:
+            text = text + " " + "".join(previous.keywords)
+        return text

@@ -1,0 +1,118 @@
+"""Cited answers through the public API (hash embedder: fast, offline, deterministic)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from corpus.settings import Settings
+from rag.answer import NOT_FOUND
+from rag.pipeline import Conversation, Pipeline
+from rag.retriever import PlanqaRetriever
+from ui.cli import app
+
+ANSWER_KEYS = {
+    "id",
+    "question",
+    "answer",
+    "abstained",
+    "citations",
+    "retrieved",
+    "mode",
+    "latency_ms",
+}
+CITATION_KEYS = {"n", "doc", "region", "title", "chapter", "start", "end", "text"}
+
+
+@pytest.fixture(scope="module")
+def pipeline(hash_index_settings: Settings) -> Pipeline:
+    return Pipeline.open(hash_index_settings)
+
+
+def test_answer_names_the_region_and_cites_exact_passages(pipeline: Pipeline) -> None:
+    answer = pipeline.ask("哪个区规划了集成电路测试产业园？")
+    assert not answer.abstained
+    assert answer.citations and "[1]" in answer.answer
+    assert "南通市经济技术开发区" in answer.answer
+    documents = pipeline.searcher.documents
+    for citation in answer.citations:
+        text = documents[citation.doc].text
+        assert text[citation.start : citation.end] == citation.text
+        assert citation.start <= citation.quote_start < citation.quote_end <= citation.end
+        assert f"[{citation.n}]" in answer.answer
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+
+
+def test_json_contract(pipeline: Pipeline) -> None:
+    data = pipeline.ask("海州区2020年人均地区生产总值是多少？", id="q1").to_dict()
+    assert set(data) >= ANSWER_KEYS
+    assert data["id"] == "q1" and data["mode"] == "extractive" and data["latency_ms"] > 0
+    for citation in data["citations"]:
+        assert set(citation) >= CITATION_KEYS
+    for passage in data["retrieved"]:
+        assert CITATION_KEYS - {"n"} | {"score"} <= set(passage)
+    json.dumps(data, ensure_ascii=False)
+
+
+def test_question_outside_the_corpus_is_refused_with_closest_passages(pipeline: Pipeline) -> None:
+    answer = pipeline.ask("火星基地的液氧储量规划是多少吨？")
+    assert answer.abstained and answer.answer == NOT_FOUND
+    assert not answer.citations and answer.retrieved
+
+
+def test_follow_up_inherits_the_region(pipeline: Pipeline) -> None:
+    conversation = Conversation()
+    pipeline.ask("海州区2020年人均地区生产总值是多少？", conversation=conversation)
+    follow_up = pipeline.ask("那它的GDP目标呢？", conversation=conversation)
+    assert "海州区" in follow_up.details["resolved_question"]
+    assert all(h.chunk.doc == "001_609138391ce5f9ab.txt" for h in follow_up.retrieved[:3])
+    conversation.clear()
+    fresh = pipeline.ask("那它的GDP目标呢？", conversation=conversation)
+    assert "海州区" not in fresh.details["resolved_question"]
+
+
+def test_region_filter_applies_to_answers(pipeline: Pipeline) -> None:
+    answer = pipeline.ask("科创项目", region="港开")
+    assert {h.chunk.doc for h in answer.retrieved} == {"003_7f17e41e8ac2efc3.txt"}
+
+
+def test_langchain_retriever_returns_documents_with_metadata(pipeline: Pipeline) -> None:
+    retriever = PlanqaRetriever(searcher=pipeline.searcher, k=3)
+    documents = retriever.invoke("集成电路测试产业园")
+    assert len(documents) == 3
+    for document in documents:
+        assert {"doc", "region", "chapter", "start", "end", "score"} <= set(document.metadata)
+        text = pipeline.searcher.documents[document.metadata["doc"]].text
+        assert text[document.metadata["start"] : document.metadata["end"]] == document.page_content
+
+
+def test_cli_ask_single_and_batch(
+    hash_index_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PLANQA_EMBEDDING_MODEL", "hash")
+    monkeypatch.setenv("PLANQA_INDEX_DIR", str(hash_index_settings.index_dir))
+    runner = CliRunner()
+    single = runner.invoke(app, ["ask", "哪个区规划了集成电路测试产业园？"])
+    assert (
+        single.exit_code == 0 and "[1]" in single.stdout and "南通市经济技术开发区" in single.stdout
+    )
+
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"id": "a", "question": "港开全年招引科创项目多少个？", "answers": ["x"]}\n'
+        "not json\n"
+        '{"id": "c", "question": "海州区2020年人均地区生产总值是多少？"}\n',
+        encoding="utf-8",
+    )
+    batch = runner.invoke(app, ["ask", "--questions", str(questions)])
+    rows = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["a", None, "c"]
+    assert "error" in rows[1] and "line 2" in rows[1]["error"]
+    assert set(rows[0]) >= ANSWER_KEYS and set(rows[2]) >= ANSWER_KEYS
+    assert batch.exit_code == 2 and "1 of 3" in batch.stderr
+
+    neither = runner.invoke(app, ["ask"])
+    assert neither.exit_code == 2 and "QUESTION" in neither.stderr
