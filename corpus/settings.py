@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     #: Regions named in a query get their own ranked lists in the hybrid fusion (see index.search).
     region_aware: bool = True
+    #: A third fused ranking: candidates by the longest verbatim run of the query they contain.
+    phrase_ranking: bool = True
     candidate_pool: int = Field(default=100, ge=1, le=100_000)
     max_query_chars: int = Field(default=2_000, ge=10)
 

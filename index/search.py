@@ -7,7 +7,7 @@ that embeddings blur; fusing ranks rather than scores needs no calibration betwe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +25,8 @@ from index.store import IndexContents, IndexStore
 from index.text_tokenizer import ChineseTokenizer, normalise_text
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+#: Shorter shared runs are ordinary words, not phrases (see HybridSearcher._phrase_ranking).
+MIN_PHRASE_CHARS = 8
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,26 @@ class Hit:
             bm25_score=self.bm25_score,
         )
         return row
+
+
+def longest_shared_run(query: str, text: str) -> int:
+    """Length of the longest substring of ``query`` that occurs in ``text``.
+
+    Grows the length while some substring of that length still occurs (if none of length L
+    does, none of length L + 1 can), so the cost stays near linear in practice.
+
+    >>> longest_shared_run("支持南通理工学院建设", "全力支持南通理工学院研究生院")
+    8
+    """
+    best = 0
+    length = 1
+    while length <= len(query):
+        if any(query[i : i + length] in text for i in range(len(query) - length + 1)):
+            best = length
+            length += 1
+        else:
+            break
+    return best
 
 
 def interleave(rankings: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
@@ -221,13 +243,29 @@ class HybridSearcher:
             return [self._hit(r, s, "bm25", bm25_score=s) for r, s in lexical[0][:k]]
         dense_scores = {row: score for ranking in dense for row, score in ranking}
         bm25_scores = {row: score for ranking in lexical for row, score in ranking}
-        fused = reciprocal_rank_fusion(
-            [[row for row, _ in ranking] for ranking in dense + lexical], k=self.settings.rrf_k
-        )
+        rankings = [[row for row, _ in ranking] for ranking in dense + lexical]
+        if self.settings.phrase_ranking:
+            rankings.append(self._phrase_ranking(text, dense_scores.keys() | bm25_scores.keys()))
+        fused = reciprocal_rank_fusion(rankings, k=self.settings.rrf_k)
         return [
             self._hit(row, score, "hybrid", dense_scores.get(row), bm25_scores.get(row))
             for row, score in fused[:k]
         ]
+
+    def _phrase_ranking(self, text: str, candidates: Iterable[int]) -> list[int]:
+        """Candidates ordered by the longest run of the query they contain verbatim.
+
+        BM25 scores words independently and embeddings blur names; a passage that repeats
+        "全力支持南通理工学院研究生院建设" word for word is strong evidence neither captures.
+        Only runs of at least MIN_PHRASE_CHARS count, so ordinary two-character words do not.
+        """
+        query = normalise_text(text)
+        lengths = {}
+        for row in candidates:
+            length = longest_shared_run(query, normalise_text(self.contents.chunks[row].text))
+            if length >= MIN_PHRASE_CHARS:
+                lengths[row] = length
+        return sorted(lengths, key=lambda row: (-lengths[row], row))
 
     def _hit(
         self,

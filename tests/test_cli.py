@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ui.cli import app
 
-COMMANDS = ["index", "search", "ask", "chat", "eval", "bench"]
+COMMANDS = ["index", "search", "ask", "chat", "serve", "eval", "bench"]
 
 
 @pytest.fixture

@@ -298,6 +298,25 @@ def chat_command(
             typer.echo(f"error: {exc}", err=True)
 
 
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 7860,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow binding a non-loopback address.")
+    ] = False,
+    index: IndexOption = None,
+) -> None:
+    """Start the web UI (问答 / 检索 / 文档) on http://HOST:PORT.
+
+    Example: planqa serve --port 7860
+    """
+    from ui.web import serve
+
+    with user_errors():
+        serve(load_settings(index), host=host, port=port, allow_remote=allow_remote)
+
+
 GoldArgument = Annotated[
     Path | None,
     typer.Argument(

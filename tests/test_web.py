@@ -1,0 +1,455 @@
+"""The web UI's handlers and HTML, without a server: escaping, chat turns, search, export, serve.
+
+Uses the hash-embedder index (fast); what the browser actually shows is in test_browser.py.
+"""
+
+from __future__ import annotations
+
+import csv
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pytest
+
+from corpus.chunking import Chunk
+from corpus.documents import Document, DocumentMeta
+from corpus.errors import InputError
+from corpus.settings import Settings
+from index.search import Hit
+from rag.answer import NOT_FOUND, Answer, Citation
+from rag.pipeline import Pipeline
+from ui import render
+from ui.export import EXPORT_COLUMNS, write_csv, write_xlsx
+from ui.web import (
+    INTERNAL_ERROR,
+    ChatSession,
+    WebHandlers,
+    build_app,
+    check_bind,
+    is_loopback,
+    login_from_env,
+    serve,
+)
+
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = "<img src=x onerror=alert(1)>"
+XSS = f"规划{XSS_SCRIPT}建设{XSS_IMG}产业园"
+#: Every tag ui.render may emit; anything else in the output came from data.
+OUR_TAGS = {
+    "div",
+    "span",
+    "sup",
+    "mark",
+    "details",
+    "summary",
+    "a",
+    "br",
+    "ul",
+    "li",
+    "section",
+    "h3",
+    "b",
+    "nav",
+}
+OUR_ATTRIBUTES = {"class", "id", "href", "target", "data-pos"}
+
+
+class TagCollector(HTMLParser):
+    """Every start tag and attribute in a piece of HTML, as a browser's parser would see them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+
+def assert_inert(markup: str) -> None:
+    """Only our own tags and attributes: the XSS strings are text, not elements."""
+    parser = TagCollector()
+    parser.feed(markup)
+    for tag, attrs in parser.tags:
+        assert tag in OUR_TAGS, f"unexpected <{tag}> in output"
+        for name, value in attrs:
+            assert name in OUR_ATTRIBUTES, f"unexpected attribute {name}={value!r} on <{tag}>"
+            assert not (value or "").lower().startswith("javascript:")
+    assert "<script" not in markup and "<img" not in markup
+
+
+@pytest.fixture(scope="module")
+def pipeline(hash_index_settings: Settings) -> Pipeline:
+    return Pipeline.open(hash_index_settings)
+
+
+@pytest.fixture
+def handlers(pipeline: Pipeline, tmp_path: Path) -> WebHandlers:
+    return WebHandlers(pipeline, export_dir=tmp_path / "exports")
+
+
+def fake_hit(text: str, *, doc: str = "x.txt", start: int = 100, chapter: str = "一、总体") -> Hit:
+    chunk = Chunk(
+        id="c1",
+        doc=doc,
+        region=f"测试区{XSS_IMG}",
+        title=f"测试规划{XSS_SCRIPT}",
+        chapter=f"{chapter} > (一){XSS_IMG}",
+        start=start,
+        end=start + len(text),
+        text=text,
+    )
+    return Hit(chunk, 0.5, "hybrid", 0.8, 12.0)
+
+
+def fake_answer(text: str, hit: Hit, **changes: Any) -> Answer:
+    chunk = hit.chunk
+    quote = (chunk.start + 2, chunk.start + 10)
+    citation = Citation.from_hit(1, hit, quote)
+    values: dict[str, Any] = dict(
+        question=XSS,
+        answer=text,
+        abstained=False,
+        citations=(citation,),
+        retrieved=(hit,),
+        mode="extractive",
+    )
+    values.update(changes)
+    return Answer(**values)
+
+
+def last_reply(messages: list[dict[str, str]]) -> str:
+    assert messages[-1]["role"] == "assistant"
+    return messages[-1]["content"]
+
+
+def run_turn(handlers: WebHandlers, question: str, session: ChatSession | None = None, **kw):
+    steps = list(
+        handlers.chat(question, kw.get("mode", "extractive"), kw.get("region", ""), session)
+    )
+    messages, session, textbox = steps[-1]
+    assert textbox == ""
+    return messages, session
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def test_build_app_exposes_only_ask(pipeline: Pipeline) -> None:
+    app = build_app(pipeline)
+    assert isinstance(app, gr.Blocks)
+    named = app.get_api_info()["named_endpoints"]
+    assert list(named) == ["/ask"]
+    parameters = [p["parameter_name"] for p in named["/ask"]["parameters"]]
+    assert parameters == ["question", "region", "mode"]
+
+
+def test_mode_switch_only_when_llm_configured(pipeline: Pipeline) -> None:
+    app = build_app(pipeline)
+    radios = [b for b in app.blocks.values() if isinstance(b, gr.Radio) and b.label == "回答方式"]
+    assert len(radios) == 1 and radios[0].visible is False
+
+
+# --------------------------------------------------------------------------- escaping
+
+
+def test_answer_html_escapes_answer_citation_and_metadata() -> None:
+    hit = fake_hit(f"第一句。{XSS}。第三句。")
+    markup = render.answer_html(fake_answer(f"答案{XSS_IMG}在此[1]。", hit, notice=XSS_SCRIPT))
+    assert_inert(markup)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in markup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markup
+    assert '<sup class="pq-ref">[1]</sup>' in markup
+    assert '<mark class="pq-quote">' in markup
+    assert "\n" not in markup  # one Markdown HTML block
+
+
+def test_refusal_shows_not_found_and_closest_passages() -> None:
+    hit = fake_hit(f"相关段落{XSS}")
+    answer = fake_answer(NOT_FOUND, hit, abstained=True, citations=())
+    markup = render.answer_html(answer)
+    assert_inert(markup)
+    assert NOT_FOUND in markup and "最接近的段落" in markup and "参考1" in markup
+
+
+def test_question_error_and_draft_are_escaped() -> None:
+    for markup in (
+        render.question_html(XSS),
+        render.error_html(XSS),
+        render.draft_html(XSS + "\n\n第二段"),
+    ):
+        assert_inert(markup)
+        assert "\n" not in markup
+
+
+def test_highlight_handles_overlapping_spans() -> None:
+    text = "<b>一、总体</b>\n正文&内容"
+    spans = [
+        render.Span(10, 20, "span", "pq-h"),
+        render.Span(15, 25, "span", "pq-focus"),
+        render.Span(17, 19, "mark", "pq-quote"),
+        render.Span(15, 15, anchor="pq-focus-anchor"),
+    ]
+    markup = render.highlight(text, 10, spans)
+    assert_inert(markup)
+    assert markup.count("<span") == markup.count("</span>")
+    assert '<span id="pq-focus-anchor" class="pq-anchor"></span>' in markup
+    # Stripping our tags gives back exactly the escaped text.
+    parser = TagCollector()
+    parser.feed(markup)
+    assert "&lt;b&gt;" in markup and "&amp;" in markup
+
+
+def test_viewer_marks_passage_and_escapes_document() -> None:
+    text = f"一、总体要求\n第一句。{XSS}。\n二、重点任务\n建设产业园。"
+    document = Document(DocumentMeta(file="x.txt", region=XSS_IMG, title=XSS_SCRIPT), text)
+    from corpus.structure import parse_structure
+
+    headings = parse_structure(text).headings
+    start = text.index("第一句")
+    focus = render.Focus(start, start + 20, start + 4, start + 10)
+    viewer = render.document_viewer_html(document, headings, focus)
+    tree = render.document_tree_html(headings, focus)
+    for markup in (viewer, tree):
+        assert_inert(markup)
+    assert 'id="pq-focus-anchor"' in viewer and '<mark class="pq-quote">' in viewer
+    assert f'id="pq-pos-{headings[0].start}"' in viewer
+    assert f'data-pos="{headings[0].start}"' in tree and "pq-current" in tree
+
+
+# --------------------------------------------------------------------------- 问答
+
+
+def test_chat_answers_with_citations_and_keeps_context(handlers: WebHandlers) -> None:
+    messages, session = run_turn(handlers, "哪个区规划了集成电路测试产业园？")
+    reply = last_reply(messages)
+    assert "南通" in reply and 'class="pq-cite"' in reply and "planqa_doc=" in reply
+    assert_inert(reply)
+    assert session.conversation.previous is not None and len(session.conversation.turns) == 1
+
+    messages, session = run_turn(handlers, "那它的GDP目标呢？", session)
+    assert len(messages) == 4 and len(session.conversation.turns) == 2
+
+    messages, session = handlers.clear_chat(session)
+    assert messages == [] and session.conversation.previous is None and not session.messages
+
+
+def test_chat_question_with_markup_is_inert(handlers: WebHandlers) -> None:
+    messages, _ = run_turn(handlers, f"{XSS} 集成电路测试产业园在哪里？")
+    for message in messages:
+        assert_inert(message["content"])
+    assert "&lt;script&gt;" in messages[0]["content"]
+
+
+def test_chat_refusal_state(handlers: WebHandlers) -> None:
+    messages, _ = run_turn(handlers, "火星基地的建设目标是什么？")
+    reply = last_reply(messages)
+    assert NOT_FOUND in reply and "最接近的段落" in reply
+
+
+def test_chat_user_error_becomes_a_message(handlers: WebHandlers) -> None:
+    messages, _ = run_turn(handlers, "集成电路测试产业园在哪里？", region="不存在的地区")
+    reply = last_reply(messages)
+    assert 'class="pq-error"' in reply and "unknown region" in reply
+
+
+def test_chat_unexpected_error_is_contained(
+    handlers: WebHandlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(handlers.pipeline, "ask", boom)
+    messages, _ = run_turn(handlers, "集成电路测试产业园在哪里？")
+    reply = last_reply(messages)
+    assert render.esc(INTERNAL_ERROR) in reply and "secret" not in reply
+
+
+def test_empty_question_changes_nothing(handlers: WebHandlers) -> None:
+    with pytest.warns(UserWarning):
+        messages, session = run_turn(handlers, "   ")
+    assert messages == [] and session.conversation.previous is None
+
+
+def test_llm_mode_streams_a_draft_then_the_verified_answer(hash_index_settings: Settings) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    reply = "南通市经济技术开发区依托国家集成电路测试产业园，大力发展集成电路测试。[1]"
+    pipeline = Pipeline.open(hash_index_settings, chat_model=FakeListChatModel(responses=[reply]))
+    assert pipeline.llm_configured
+    handlers = WebHandlers(pipeline)
+    steps = list(handlers.chat("哪个区规划了集成电路测试产业园？", "llm", "", None))
+    contents = [last_reply(messages) for messages, _, _ in steps]
+    assert any("pq-draft-note" in c for c in contents)
+    assert "pq-cite" in contents[-1] and "LLM" in contents[-1]
+    session = steps[-1][1]
+    assert session.conversation.turns[-1].mode == "llm"
+
+
+def test_api_ask_returns_text_and_citations(handlers: WebHandlers) -> None:
+    text, data = handlers.api_ask("哪个区规划了集成电路测试产业园？")
+    assert "南通" in text and data["citations"] and data["answer"] == text
+    assert {"doc", "region", "title", "chapter", "quote_start"} <= set(data["citations"][0])
+    with pytest.raises(gr.Error):
+        handlers.api_ask("  ")
+    with pytest.raises(gr.Error, match="unknown mode"):
+        handlers.api_ask("集成电路", mode="magic")
+
+
+# --------------------------------------------------------------------------- 检索 and export
+
+
+def test_search_groups_results_and_exports_csv_and_xlsx(handlers: WebHandlers) -> None:
+    summary, markup, csv_update, xlsx_update = handlers.search(
+        "集成电路 测试", 20, "", "", "", "hybrid"
+    )
+    assert summary.startswith("共 20 条段落")
+    assert_inert(markup)
+    hits = handlers.searcher.search("集成电路 测试", 20)
+    groups = render.group_hits(hits)
+    assert sum(g.count for g in groups) == 20
+    assert groups[0].region == hits[0].chunk.region  # best-ranked region first
+    assert markup.count('class="pq-hit"') == 20 and markup.count('class="pq-group"') == len(groups)
+
+    csv_path = Path(csv_update["value"])
+    assert csv_path.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel needs the BOM
+    with csv_path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == EXPORT_COLUMNS and len(rows) == 21
+    assert [r[3] for r in rows[1:]] == [h.chunk.doc for h in hits]
+    assert rows[1][10] == hits[0].chunk.text
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(xlsx_update["value"]).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert list(values[0]) == EXPORT_COLUMNS and len(values) == 21
+    assert values[1][10] == hits[0].chunk.text and values[1][0] == 1
+
+
+def test_search_filters_by_region_document_and_chapter(handlers: WebHandlers) -> None:
+    region = "南通市经济技术开发区"
+    _, _, csv_update, _ = handlers.search("产业", 50, region, "", "产业", "hybrid")
+    with Path(csv_update["value"]).open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(r["地区"] == region and "产业" in r["章节"] for r in rows)
+    choices = handlers.documents_for_region(region)["choices"]
+    assert [value for _, value in choices] == ["", "000_7b8cb340e9bca2f6.txt"]
+
+
+def test_search_without_results_hides_downloads(handlers: WebHandlers) -> None:
+    summary, markup, csv_update, xlsx_update = handlers.search(
+        "集成电路", 10, "", "", "没有这个章节", "hybrid"
+    )
+    assert summary == "没有匹配的段落。" and "没有找到匹配的段落" in markup
+    assert csv_update["visible"] is False and xlsx_update["visible"] is False
+
+
+def test_search_user_error_is_shown(handlers: WebHandlers) -> None:
+    with pytest.raises(gr.Error, match="empty"):
+        handlers.search("   ", 10, "", "", "", "hybrid")
+
+
+def test_export_neutralises_formulas_and_keeps_text(tmp_path: Path) -> None:
+    hits = [fake_hit('=HYPERLINK("http://x")\x01' + XSS), fake_hit("@SUM(A1)", start=900)]
+    with write_csv(hits, tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1][10].startswith("'=HYPERLINK") and rows[2][10] == "'@SUM(A1)"
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(write_xlsx(hits, tmp_path / "r.xlsx")).active
+    cell = sheet.cell(row=2, column=11)
+    assert cell.data_type == "s" and cell.value == '=HYPERLINK("http://x")' + XSS
+
+
+# --------------------------------------------------------------------------- 文档
+
+
+def test_open_passage_switches_tab_and_highlights(handlers: WebHandlers) -> None:
+    doc = "000_7b8cb340e9bca2f6.txt"
+    text = handlers.searcher.documents[doc].text
+    start = text.index("依托国家集成电路测试产业园")
+    params = dict(
+        zip(render.OPEN_KEYS, [doc, start - 20, start + 60, start, start + 13], strict=True)
+    )
+    tabs, choice, tree, viewer = handlers.open_passage({k: str(v) for k, v in params.items()})
+    assert tabs["selected"] == "docs" and choice["value"] == doc
+    assert '<mark class="pq-quote">依托国家集成电路测试产业园</mark>' in viewer
+    assert "pq-current" in tree
+
+
+def test_open_passage_ignores_bad_links(handlers: WebHandlers) -> None:
+    assert handlers.open_passage({"planqa_start": "1"}) == (gr.update(),) * 4
+    with pytest.warns(UserWarning):
+        result = handlers.open_passage({"planqa_doc": "nope.txt", "planqa_start": "x"})
+    assert result == (gr.update(),) * 4
+
+
+def test_open_href_round_trips() -> None:
+    href = render.open_href("a&b.txt", 1, 2, 3, 4)
+    assert href == (
+        "?planqa_doc=a%26b.txt&amp;planqa_start=1&amp;planqa_end=2&amp;planqa_qs=3&amp;planqa_qe=4"
+    )
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.5", False),
+        ("example.org", False),
+    ],
+)
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_serve_refuses_remote_bind_without_allow_remote(hash_index_settings: Settings) -> None:
+    with pytest.raises(InputError, match="--allow-remote"):
+        serve(hash_index_settings, host="0.0.0.0", port=7999)
+    check_bind("0.0.0.0", allow_remote=True)
+    check_bind("127.0.0.1", allow_remote=False)
+
+
+def test_login_needs_both_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLANQA_UI_USER", raising=False)
+    monkeypatch.delenv("PLANQA_UI_PASSWORD", raising=False)
+    assert login_from_env() is None
+    monkeypatch.setenv("PLANQA_UI_USER", "planner")
+    with pytest.raises(InputError, match="PLANQA_UI_PASSWORD"):
+        login_from_env()
+    monkeypatch.setenv("PLANQA_UI_PASSWORD", "s3cret")
+    assert login_from_env() == ("planner", "s3cret")
+
+
+def test_remote_bind_without_login_warns_and_passes_auth(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], pipeline: Pipeline
+) -> None:
+    launched: list[dict[str, Any]] = []
+
+    class FakeApp:
+        def launch(self, **kwargs: Any) -> None:
+            launched.append(kwargs)
+
+    monkeypatch.setattr("ui.web.build_app", lambda pipeline: FakeApp())
+    monkeypatch.delenv("PLANQA_UI_USER", raising=False)
+    monkeypatch.delenv("PLANQA_UI_PASSWORD", raising=False)
+    serve(pipeline.settings, host="0.0.0.0", port=7999, allow_remote=True, pipeline=pipeline)
+    assert "without a login" in capsys.readouterr().err
+    assert launched[-1]["server_name"] == "0.0.0.0" and launched[-1]["auth"] is None
+
+    monkeypatch.setenv("PLANQA_UI_USER", "planner")
+    monkeypatch.setenv("PLANQA_UI_PASSWORD", "s3cret")
+    serve(pipeline.settings, host="0.0.0.0", port=7999, allow_remote=True, pipeline=pipeline)
+    assert "without a login" not in capsys.readouterr().err
+    assert launched[-1]["auth"] == ("planner", "s3cret")
