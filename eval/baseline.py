@@ -19,12 +19,15 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from corpus.chunking import split_sentences
 from corpus.documents import Document
 from corpus.errors import InputError
 from index.embedder import Embedder
 
 BASELINE_CHUNK_SIZE = 500
 BASELINE_CHUNK_OVERLAP = 50
+#: The baseline's answer is the top passage's first sentences, cut to about this many characters.
+BASELINE_ANSWER_CHARS = 150
 
 
 @dataclass(frozen=True)
@@ -114,3 +117,28 @@ def _faiss_class() -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         from langchain_community.vectorstores import FAISS
     return FAISS
+
+
+def baseline_answer(passage_text: str, max_chars: int = BASELINE_ANSWER_CHARS) -> tuple[int, int]:
+    """The afternoon pipeline's "answer": the span of the top passage's first sentences.
+
+    Returns ``(start, end)`` inside ``passage_text``. Whole sentences are added while the span
+    stays within ``max_chars``; a first sentence longer than that is cut to it. The budget keeps
+    the baseline honest: the whole 500-character passage would "contain" a gold number far more
+    often than an answer a user reads at a glance. The baseline never abstains.
+
+    >>> text = "第一句。第二句。第三句很长很长。"
+    >>> start, end = baseline_answer(text, max_chars=10); text[start:end]
+    '第一句。第二句。'
+    >>> baseline_answer("  一二三四五六七八九十。", max_chars=4)
+    (2, 6)
+    """
+    spans = split_sentences(passage_text)
+    if not spans:
+        return 0, min(len(passage_text), max_chars)
+    start, end = spans[0][0], min(spans[0][1], spans[0][0] + max_chars)
+    for _, sentence_end in spans[1:]:
+        if sentence_end - start > max_chars:
+            break
+        end = sentence_end
+    return start, end

