@@ -20,7 +20,7 @@ index: install
 	$(PLANQA) index
 
 run: index
-	$(PLANQA) search "哪个区规划了集成电路测试产业园？" --k 3
+	$(PLANQA) serve
 
 test: install
 	$(PY) -m pytest

@@ -175,20 +175,19 @@ def passage_block(
     end: int,
     text: str,
     quote: tuple[int, int] | None = None,
-    meta: str = "",
 ) -> str:
     """One expandable passage: where it is from, its text (the quote marked), a viewer link."""
     spans = [Span(*quote, css="pq-quote")] if quote and quote != (start, end) else []
     href = open_href(doc, start, end, *(quote or (None, None)))
     where = chapter_path(chapter) or "（正文）"
-    extra = f'<span class="pq-meta-extra">{esc(meta)}</span>' if meta else ""
     return (
         '<details class="pq-cite">'
         f'<summary><span class="pq-n">{esc(label)}</span> '
         f'<span class="pq-region">{esc(region)}</span> · 《{esc(title)}》</summary>'
-        f'<div class="pq-cite-body"><div class="pq-meta">章节：{esc(where)}{extra}</div>'
+        f'<div class="pq-cite-body"><div class="pq-meta">章节：{esc(where)}</div>'
         f'<div class="pq-passage">{_line_breaks(highlight(text, start, spans))}</div>'
-        f'<a class="pq-open" href="{href}" target="_blank">在文档中查看原文 →</a></div>'
+        f'<a class="pq-open" href="{href}" target="_blank" rel="noopener">'
+        "在文档中查看原文 →</a></div>"
         "</details>"
     )
 
@@ -337,7 +336,7 @@ def search_results_html(hits: Sequence[Hit]) -> str:
                     f'</span><span class="pq-score">{esc(_score_text(hit))}</span></div>'
                     f'<div class="pq-hit-text">{text_html(snippet)}</div>'
                     f'<a class="pq-open" href="{open_href(chunk.doc, chunk.start, chunk.end)}" '
-                    'target="_blank">在文档中查看 →</a></div>'
+                    'target="_blank" rel="noopener">在文档中查看 →</a></div>'
                 )
             out.append("</div>")
         out.append("</section>")

@@ -1,0 +1,290 @@
+"""The UI in a real browser (Playwright driving Debian's Chromium): what a user sees and clicks.
+
+The server runs on the bundled corpus plus one planted document whose title and text carry
+``<script>`` and ``<img onerror>`` payloads; every test fails if any JavaScript dialog opens or if
+an ``<img src=x>`` element exists in the page. Screenshots of each tab go to
+``artifacts/screenshots/`` for people to look at.
+
+Needs the ``playwright`` package and a Chromium binary (``/usr/bin/chromium`` from Debian, or
+``$PLANQA_CHROMIUM``); Playwright's own browser download is not used. Without them the tests skip.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from corpus.settings import BUNDLED_CORPUS_DIR, Settings
+
+pytestmark = [
+    pytest.mark.browser,
+    # gradio's queue trips pandas 3 deprecations in its own code; nothing planqa can change.
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
+]
+
+CHROMIUM = Path(os.environ.get("PLANQA_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set PLANQA_CHROMIUM)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed: pip install playwright"
+)
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = "<img src=x onerror=alert(1)>"
+XSS_FILE = "900_xss.txt"
+XSS_TEXT = f"""测试区智慧农业发展规划{XSS_IMG}
+
+一、总体要求
+测试区将建设智慧农业示范园{XSS_SCRIPT}，推动{XSS_IMG}数字农业企业集聚，打造长三角智慧农业高地。
+
+二、重点任务
+（一）建设智慧农业示范园
+在测试区北部建设智慧农业示范园，配套冷链物流中心{XSS_IMG}和农产品检测平台。
+"""
+EXAMPLE = "哪个区规划了集成电路测试产业园？"
+PAGE_TIMEOUT_MS = 30_000
+#: A loaded CI machine can be slow on the first answer (lazy loading in the question analyser).
+ANSWER_TIMEOUT_MS = 90_000
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def xss_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The bundled corpus plus a document whose title and text are XSS payloads."""
+    from index.builder import build_index
+
+    root = tmp_path_factory.mktemp("browser")
+    corpus = root / "corpus"
+    shutil.copytree(BUNDLED_CORPUS_DIR, corpus)
+    (corpus / XSS_FILE).write_text(XSS_TEXT, encoding="utf-8")
+    manifest = json.loads((corpus / "manifest.json").read_text(encoding="utf-8"))
+    manifest["documents"].append(
+        {
+            "file": XSS_FILE,
+            "region": "测试区",
+            "aliases": ["测试"],
+            "title": f"测试区智慧农业发展规划{XSS_IMG}{XSS_SCRIPT}",
+            "kind": "专项规划",
+            "issuer": f"测试区{XSS_SCRIPT}",
+        }
+    )
+    (corpus / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
+    settings = Settings(embedding_model="hash", index_dir=root / "index", corpus_dir=corpus)
+    build_index(settings, [corpus], progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def base_url(xss_settings: Settings) -> Iterator[str]:
+    from ui.web import serve
+
+    port = free_port()
+    app = serve(xss_settings, host="127.0.0.1", port=port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, base_url: str, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh page on the app; fails the test if any dialog (alert/confirm) ever opens.
+
+    A failed test leaves ``artifacts/screenshots/failed-<test>.png`` behind for diagnosis.
+    """
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1000}, accept_downloads=True, locale="zh-CN"
+    )
+    page = context.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    dialogs: list[str] = []
+
+    def on_dialog(dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.goto(base_url)
+    page.wait_for_selector("#pq-question textarea")
+    failed_before = request.session.testsfailed
+    try:
+        yield page
+        if request.session.testsfailed > failed_before:
+            screenshot(page, f"failed-{request.node.name}.png")
+        assert_inert(page)
+        assert dialogs == [], f"a script ran: dialogs {dialogs}"
+    finally:
+        context.close()
+
+
+def assert_inert(page) -> None:
+    """No element was created from the payloads, in any tab. (The page's own config script
+    holds the payloads as JSON data with ``<`` escaped; only a *created* element counts.)"""
+    injected = page.evaluate(
+        """() => ({
+            images: document.querySelectorAll('img[src="x"], img[onerror]').length,
+            scripts: [...document.querySelectorAll('script')]
+                .filter(s => s.textContent.trim() === 'alert(1)').length,
+        })"""
+    )
+    assert injected == {"images": 0, "scripts": 0}
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
+def ask(page, question: str | None = None) -> object:
+    """Ask (an example question when ``question`` is None) and wait for the cited answer."""
+    before = page.locator("#pq-chatbot .pq-answer").count()
+    textbox = page.locator("#pq-question textarea")
+    if question is None:
+        # Loading an example is a round trip to the server: wait until it has filled the box.
+        page.get_by_role("button", name=EXAMPLE).click()
+        sync_api.expect(textbox).to_have_value(EXAMPLE, timeout=ANSWER_TIMEOUT_MS)
+    else:
+        textbox.fill(question)
+    page.get_by_role("button", name="发送").click()
+    answer = page.locator("#pq-chatbot .pq-answer").nth(before)
+    answer.locator(".pq-foot").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return answer
+
+
+def test_chat_answer_cites_and_opens_the_source(page) -> None:
+    screenshot(page, "00-chat-empty.png")
+    answer = ask(page)
+    assert "南通" in answer.locator(".pq-answer-text").inner_text()
+    citation = answer.locator("details.pq-cite").first
+    assert "[1]" in citation.locator("summary").inner_text()
+    citation.locator("summary").click()
+    quote = citation.locator("mark.pq-quote")
+    quote.wait_for()
+    quote_text = quote.inner_text()
+    assert quote_text
+    screenshot(page, "01-chat.png")
+
+    citation.locator("a.pq-open").click()
+    viewer_mark = page.locator("#pq-viewer mark.pq-quote")
+    viewer_mark.wait_for()
+    assert page.get_by_role("tab", name="文档").get_attribute("aria-selected") == "true"
+    assert viewer_mark.inner_text() == quote_text
+    page.wait_for_timeout(700)  # the viewer scrolls the passage into view
+    assert viewer_mark.is_visible()
+    box, viewer_box = viewer_mark.bounding_box(), page.locator(".pq-viewer").bounding_box()
+    assert viewer_box["y"] <= box["y"] <= viewer_box["y"] + viewer_box["height"]
+    screenshot(page, "03-documents.png")
+
+
+def test_follow_up_and_clear(page) -> None:
+    ask(page)
+    ask(page, "那它的GDP目标呢？")
+    assert page.locator("#pq-chatbot .pq-answer").count() == 2
+    page.locator("#pq-clear").click()
+    page.wait_for_function("() => !document.querySelector('#pq-chatbot .pq-answer')")
+
+
+def test_precedent_search_groups_and_downloads_csv(page) -> None:
+    page.get_by_role("tab", name="检索").click()
+    page.locator("#pq-query input, #pq-query textarea").first.fill("集成电路 测试")
+    page.get_by_role("button", name="检索", exact=True).click()
+    page.locator(".pq-results").wait_for()
+    hits = page.locator(".pq-hit")
+    assert hits.count() == 20
+    assert page.locator(".pq-group").count() >= 2
+    assert "共 20 条段落" in page.locator("#pq-search-summary").inner_text()
+    screenshot(page, "02-search.png")
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="下载 CSV").click()
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    with open(download.path(), encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:3] == ["排名", "地区", "文件标题"] and len(rows) == 21
+
+    hits.first.locator("a.pq-open").click()
+    page.locator("#pq-viewer .pq-focus").first.wait_for()
+
+
+def test_xss_in_question_and_documents_stays_inert(page) -> None:
+    question = f"{XSS_SCRIPT}{XSS_IMG}测试区的智慧农业示范园建在哪里？"
+    answer = ask(page, question)
+    user_text = page.locator("#pq-chatbot .pq-q").last.inner_text()
+    assert XSS_SCRIPT in user_text and XSS_IMG in user_text  # shown as text
+
+    page.get_by_role("tab", name="检索").click()
+    page.locator("#pq-query input, #pq-query textarea").first.fill("智慧农业示范园 冷链物流")
+    page.get_by_role("button", name="检索", exact=True).click()
+    page.locator(".pq-results").wait_for()
+    planted = page.locator(".pq-hit", has_text="冷链物流中心").first
+    assert XSS_IMG in planted.inner_text()
+    assert XSS_IMG in page.locator(".pq-doc-title", has_text="智慧农业").first.inner_text()
+    assert_inert(page)
+    screenshot(page, "05-xss-search.png")
+
+    planted.locator("a.pq-open").click()
+    page.locator("#pq-viewer .pq-focus").first.wait_for()
+    viewer_text = page.locator(".pq-viewer").inner_text()
+    assert XSS_SCRIPT in viewer_text and XSS_IMG in viewer_text
+    assert XSS_IMG in page.locator(".pq-doc-name").inner_text()
+    assert XSS_SCRIPT in page.locator("#pq-doc-table").inner_text()  # the issuer column
+    assert_inert(page)
+
+    page.get_by_role("tab", name="问答").click()
+    cites = answer.locator("details.pq-cite")
+    for i in range(cites.count()):
+        cites.nth(i).locator("summary").click()
+    assert_inert(page)
+
+
+def test_documents_and_eval_tabs(page) -> None:
+    page.get_by_role("tab", name="文档").click()
+    tree = page.locator("#pq-tree .pq-tree-item a")
+    assert tree.count() > 3
+    target = tree.nth(3)
+    target.click()
+    page.wait_for_timeout(700)
+    heading = page.locator(f"#pq-pos-{target.get_attribute('data-pos')}")
+    assert heading.count() == 1
+    screenshot(page, "03b-documents-tree.png")
+    page.get_by_role("tab", name="评测").click()
+    assert page.get_by_text("评测功能随评测模块提供").is_visible()
+    screenshot(page, "04-eval.png")
