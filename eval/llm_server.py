@@ -277,7 +277,9 @@ def _pid_file(directory: Path, port: int) -> Path:
 def server_command(model: Path, host: str, port: int, n_ctx: int) -> list[str]:
     if host not in LOOPBACK:
         raise ValueError(f"the test server only listens on loopback, not {host!r}")
-    threads = os.environ.get("PLANQA_LLM_THREADS") or str(os.cpu_count() or 1)
+    # One core is left to the client (pytest, the embedding model): llama.cpp's threads spin
+    # while they wait, so a fully booked CPU slowed generation tenfold in our measurements.
+    threads = os.environ.get("PLANQA_LLM_THREADS") or str(max(1, (os.cpu_count() or 1) - 1))
     return [
         str(server_python()),
         "-m",

@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from corpus.chunking import split_sentences
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
 #: A cap on generated tokens: answers are ≤ 3 sentences, and a looping small model must stop.
-MAX_ANSWER_TOKENS = 512
+MAX_ANSWER_TOKENS = 384
 
 _CONFIG_HELP = (
     "set PLANQA_LLM_PROVIDER=openai (any OpenAI-compatible server: vLLM, DeepSeek, "
@@ -61,6 +61,7 @@ _STATEMENT_END_RE = re.compile(r"[。！？!?]+[”’」』）)】》\"']*(?:[ 
 _THINK_RE = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 _SPACE_BEFORE_PUNCT_RE = re.compile(r"[ \t]+(?=[。！？，；：,;:!?])")
 _WORD_RE = re.compile(r"\w")
+_FIGURE_RE = re.compile(r"\d+(?:\.\d+)?")
 
 T = TypeVar("T")
 
@@ -137,6 +138,9 @@ class VerifiedReply:
     abstained: bool
     #: Some statements are cited and another says NOT_FOUND (e.g. one region of a comparison).
     partial_refusal: bool = False
+    #: Cited statements with numbers that none of their cited passages contain (a likely
+    #: hallucinated figure): statement -> the missing numbers. Reported, not removed.
+    ungrounded_numbers: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def supported(self) -> bool:
@@ -165,15 +169,53 @@ def _is_refusal(statement: str) -> bool:
     return NOT_FOUND in re.sub(r"\s+", "", statement)
 
 
-def split_statements(text: str) -> list[str]:
-    """Statements at 。！？ or line ends, each keeping the markers that follow its full stop."""
+def _segments(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into consecutive raw slices, each flagged whether it is a statement.
+
+    Cuts fall at 。！？ (keeping the markers right after the full stop) and line ends. A slice
+    that is only markers ("……。\n[1]") joins the statement before it (at the very start, the one
+    after it): the model put the citation on its own line. Slices without words are filler.
+    Joining the slices gives back ``text`` exactly, so the answer can be rewritten slice by slice.
+    """
     pieces: list[str] = []
     cursor = 0
     for match in _STATEMENT_END_RE.finditer(text):
         pieces.append(text[cursor : match.end()])
         cursor = match.end()
     pieces.append(text[cursor:])
-    return [p.strip() for p in pieces if _WORD_RE.search(_CANONICAL_MARKER_RE.sub("", p))]
+    segments: list[tuple[str, bool]] = []
+    pending = ""
+    for piece in pieces:
+        if _WORD_RE.search(_CANONICAL_MARKER_RE.sub("", piece)):
+            segments.append((pending + piece, True))
+            pending = ""
+        elif _CANONICAL_MARKER_RE.search(piece) and _attachable(segments):
+            while not segments[-1][1]:  # blank lines between statement and marker
+                blank = segments.pop()[0]
+                piece = blank + piece
+            segments[-1] = (segments[-1][0] + piece, True)
+        elif _CANONICAL_MARKER_RE.search(piece):
+            pending += piece
+        else:
+            segments.append((piece, False))
+    if pending:
+        segments.append((pending, False))
+    return segments
+
+
+def _attachable(segments: list[tuple[str, bool]]) -> bool:
+    """A statement exists with nothing but whitespace after it."""
+    for segment, is_statement in reversed(segments):
+        if is_statement:
+            return True
+        if segment.strip():
+            return False
+    return False
+
+
+def split_statements(text: str) -> list[str]:
+    """The statements of ``text`` (see :func:`_segments`), whitespace-trimmed."""
+    return [segment.strip() for segment, is_statement in _segments(text) if is_statement]
 
 
 def _is_lead_in(statement: str) -> bool:
@@ -203,54 +245,100 @@ def verify_reply(reply: str, passages: Sequence[Hit]) -> VerifiedReply:
     """Check a reply against the numbered ``passages`` it was written from (1-based).
 
     Markers may be [n], ［n］, 【n】, [n,m], [n][m] or ranges; numbers outside 1..len(passages)
-    are removed from the text and listed in ``dropped``. A reply that is (only) the refusal
-    abstains. The result's ``supported`` says whether it can be shown as a cited answer.
+    are removed from the text and listed in ``dropped``. Only markers on a statement with
+    content count ("[1]" alone is no answer; a marker on a refusal line is removed). A reply
+    that is (only) the refusal abstains. ``supported`` says whether it can be shown as cited.
     """
-    text = strip_reasoning(reply)
     limit = len(passages)
-    renumbered: dict[int, int] = {}
     dropped: list[int] = []
 
-    def rewrite(run: re.Match[str]) -> str:
+    def canonical(run: re.Match[str]) -> str:
+        """Pass 1: every marker run as [a][b] in the model's numbering, invalid numbers out."""
         kept: list[int] = []
         for marker in _MARKER_RE.finditer(run.group(0)):
             for number in _marker_numbers(marker.group(0), limit):
                 if not 1 <= number <= limit:
                     dropped.append(number)
-                    continue
-                new = renumbered.setdefault(number, len(renumbered) + 1)
-                if new not in kept:
-                    kept.append(new)
+                elif number not in kept:
+                    kept.append(number)
         return "".join(f"[{n}]" for n in kept)
 
-    text = _MARKER_RUN_RE.sub(rewrite, text)
+    text = _MARKER_RUN_RE.sub(canonical, strip_reasoning(reply))
     if dropped:
         text = _SPACE_BEFORE_PUNCT_RE.sub("", text)
-    text = text.strip()
-    statements = split_statements(text)
-    refusals = [s for s in statements if _is_refusal(s)]
-    content = [s for s in statements if not _is_refusal(s)]
-    cited_content = [s for s in content if _CANONICAL_MARKER_RE.search(s)]
     dropped_t = tuple(dict.fromkeys(dropped))
-    if refusals and not cited_content:
+    segments = [
+        (segment, is_statement and not _is_refusal(segment), is_statement and _is_refusal(segment))
+        for segment, is_statement in _segments(text)
+    ]
+    has_refusal = any(refusal for _, _, refusal in segments)
+    if has_refusal and not any(
+        content and _CANONICAL_MARKER_RE.search(segment) for segment, content, _ in segments
+    ):
         return VerifiedReply(NOT_FOUND, (), (), dropped_t, {}, abstained=True)
 
+    # Pass 2: the passages content statements cite become 1..k in order of first appearance;
+    # markers anywhere else are removed.
+    renumbered: dict[int, int] = {}
+    for segment, content, _ in segments:
+        for marker in _CANONICAL_MARKER_RE.findall(segment) if content else ():
+            renumbered.setdefault(int(marker[1:-1]), len(renumbered) + 1)
+    rewritten = [
+        (_renumber(segment, renumbered if content else {}), content)
+        for segment, content, _ in segments
+    ]
+    text = "".join(segment for segment, _ in rewritten).strip()
+    content_statements = [segment.strip() for segment, content in rewritten if content]
+    cited = [s for s in content_statements if _CANONICAL_MARKER_RE.search(s)]
+
     by_new = {new: old for old, new in renumbered.items()}
-    citations: list[Citation] = []
-    for new in sorted(by_new):
-        hit = passages[by_new[new] - 1]
-        citing = [s for s in cited_content if f"[{new}]" in s]
-        citations.append(Citation.from_hit(new, hit, _best_quote(hit, citing)))
-    uncited = tuple(s for s in content if not _CANONICAL_MARKER_RE.search(s) and not _is_lead_in(s))
+    citations = tuple(
+        Citation.from_hit(
+            new,
+            passages[by_new[new] - 1],
+            _best_quote(passages[by_new[new] - 1], [s for s in cited if f"[{new}]" in s]),
+        )
+        for new in sorted(by_new)
+    )
+    uncited = tuple(
+        s for s in content_statements if not _CANONICAL_MARKER_RE.search(s) and not _is_lead_in(s)
+    )
+    ungrounded: dict[str, list[str]] = {}
+    for statement in cited:
+        cited_text = "".join(
+            passages[by_new[int(marker[1:-1])] - 1].chunk.text
+            for marker in _CANONICAL_MARKER_RE.findall(statement)
+        )
+        missing = _missing_figures(_CANONICAL_MARKER_RE.sub("", statement), cited_text)
+        if missing:
+            ungrounded[statement] = missing
     return VerifiedReply(
         text=text,
-        citations=tuple(citations),
+        citations=citations,
         uncited=uncited,
         dropped=dropped_t,
         renumbered=renumbered,
         abstained=False,
-        partial_refusal=bool(refusals),
+        partial_refusal=has_refusal,
+        ungrounded_numbers=ungrounded,
     )
+
+
+def _renumber(text: str, mapping: dict[int, int]) -> str:
+    """Canonical markers [old] -> [new]; a marker without a mapping is removed."""
+
+    def swap(match: re.Match[str]) -> str:
+        new = mapping.get(int(match.group(0)[1:-1]))
+        return f"[{new}]" if new is not None else ""
+
+    return _CANONICAL_MARKER_RE.sub(swap, text)
+
+
+def _missing_figures(statement: str, passages_text: str) -> list[str]:
+    """Numbers of ``statement`` absent from the passages (spaces ignored: "7.39 万元")."""
+    compact = re.sub(r"\s+", "", passages_text)
+    present = set(re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", compact))
+    return [f for f in dict.fromkeys(_FIGURE_RE.findall(statement)) if f not in present]
 
 
 # --------------------------------------------------------------------------- deadlines
@@ -424,6 +512,8 @@ class LLMAnswerer:
         }
         if verified.partial_refusal:
             info["partial_refusal"] = True
+        if verified.ungrounded_numbers:
+            info["ungrounded_numbers"] = verified.ungrounded_numbers
         if not verified.supported:
             notice = "LLM 回答未引用任何文件段落，无法核实，已改用抽取式回答"
             info["rejected"] = "no valid citation"

@@ -44,15 +44,44 @@ SYSTEM_PROMPT = "\n".join(
     ]
 )
 
+#: Repeated after the question: small models follow the instruction nearest the answer best.
+REMINDER = (
+    "回答要求：只依据上面的段落；每句话末尾用 [编号] 标注出处；写明地区；"
+    f"段落中找不到答案时只回复：{NOT_FOUND}"
+)
+
 HUMAN_PROMPT = f"""{PASSAGES_OPEN}
 {{passages}}
 {PASSAGES_CLOSE}
 
-{{hint}}问题：{{question}}"""
+{{hint}}问题：{{question}}
+
+{REMINDER}"""
+
+#: One worked exchange with invented regions (甲区/乙区, never real data): a 0.5B model given
+#: only the rules answered correctly but without a single [n]; with the example it cites. It
+#: sits before the real passages, so servers with prefix caching (llama.cpp, vLLM) reuse it.
+EXAMPLE_HUMAN = f"""{PASSAGES_OPEN}
+[1] 地区：甲区 ｜ 文件：甲区发展规划（示例） ｜ 章节：第二章 主要目标
+到2025年，甲区地区生产总值达到500亿元，研发投入占比达到3%。
+
+[2] 地区：乙区 ｜ 文件：乙区工作计划（示例）
+乙区今年将新建社区公园3座。
+{PASSAGES_CLOSE}
+
+问题：甲区和乙区分别提出了什么目标？
+
+{REMINDER}"""
+EXAMPLE_ANSWER = "甲区：到2025年地区生产总值达到500亿元[1]。\n乙区：今年新建社区公园3座[2]。"
 
 #: The prompt object; variables: ``passages`` (see :func:`format_passages`), ``hint``, ``question``.
 ANSWER_PROMPT = ChatPromptTemplate.from_messages(
-    [("system", SYSTEM_PROMPT), ("human", HUMAN_PROMPT)]
+    [
+        ("system", SYSTEM_PROMPT),
+        ("human", EXAMPLE_HUMAN),
+        ("ai", EXAMPLE_ANSWER),
+        ("human", HUMAN_PROMPT),
+    ]
 )
 
 #: A shown hint for questions that span regions, where the one-line-per-region layout applies.
