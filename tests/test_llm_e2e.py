@@ -140,6 +140,7 @@ def summarise(item: GoldItem, answer: Answer, seconds: float) -> dict[str, Any]:
         "answer": answer.answer,
         "notice": answer.notice,
         "raw_reply": answer.details.get("llm", {}).get("raw_reply"),
+        "ungrounded_numbers": answer.details.get("llm", {}).get("ungrounded_numbers", {}),
     }
 
 
