@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     passage_prompt: str | None = None
     embed_batch_size: int = Field(default=16, ge=1, le=1024)
     max_seq_length: int = Field(default=512, ge=16, le=8192)
+    #: Query embeddings: "auto" uses ONNX Runtime when the model exports and checks out (see
+    #: index/onnx_encoder.py), else torch; "onnx" insists on it; "torch" never tries it.
+    embedding_backend: Literal["auto", "onnx", "torch"] = "auto"
+    #: Passage vectors cached by model and text in CACHE_DIR/embeddings.sqlite3, so re-indexing
+    #: (even --rebuild, or a document whose offsets shifted) never re-embeds unchanged text.
+    embedding_cache: bool = True
     #: Off by default: this tool must work without network; turn on to fetch hub models by name.
     allow_model_download: bool = False
 
@@ -70,6 +76,31 @@ class Settings(BaseSettings):
     phrase_ranking: bool = True
     candidate_pool: int = Field(default=100, ge=1, le=100_000)
     max_query_chars: int = Field(default=2_000, ge=10)
+
+    #: Where vectors live: "faiss" (files in the index folder) or "milvus" (docs/scaling.md).
+    vector_backend: Literal["faiss", "milvus"] = "faiss"
+    #: FAISS: exact search below this many vectors, HNSW at or above it (0: always exact).
+    #: The measurements behind the defaults are in docs/scaling.md.
+    ann_min_vectors: int = Field(default=50_000, ge=0)
+    hnsw_m: int = Field(default=32, ge=4, le=128)
+    hnsw_ef_construction: int = Field(default=80, ge=8, le=2_000)
+    hnsw_ef_search: int = Field(default=768, ge=8, le=2_048)
+    #: A filter keeping at most this many rows is searched exactly over those rows (HNSW).
+    exact_filter_rows: int = Field(default=30_000, ge=0)
+    #: Threads FAISS may use per search; 1 avoids OpenMP spinning against other work on 2 cores.
+    search_threads: int = Field(default=1, ge=1, le=256)
+    #: Milvus: a file path (Milvus Lite; default CACHE_DIR/milvus.db) or http://host:19530.
+    milvus_uri: str | None = None
+    #: Name of the environment variable holding the Milvus token ("user:password" or API key).
+    milvus_token_env: str = "MILVUS_TOKEN"
+    milvus_collection: str = "planqa_chunks"
+    #: Milvus database (servers only; Milvus Lite has just "default").
+    milvus_db: str = "default"
+
+    #: A sentence-transformers CrossEncoder (name in the HF cache or a directory) that reorders
+    #: the top ``rerank_candidates`` hybrid hits; none ships offline, so it is off by default.
+    reranker_model: str | None = None
+    rerank_candidates: int = Field(default=20, ge=1, le=500)
 
     #: Passages an answerer reads (the top of the hybrid ranking).
     answer_passages: int = Field(default=6, ge=1, le=50)
@@ -103,6 +134,10 @@ class Settings(BaseSettings):
     @property
     def resolved_index_dir(self) -> Path:
         return self.index_dir or (self.cache_dir / "index")
+
+    @property
+    def resolved_milvus_uri(self) -> str:
+        return self.milvus_uri or str(self.cache_dir / "milvus.db")
 
     @property
     def models_dir(self) -> Path:

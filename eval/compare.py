@@ -67,8 +67,12 @@ def compare_runs(dir_a: str | Path, dir_b: str | Path) -> Comparison:
     )
     types_a, types_b = _planqa(a).get("by_type", {}), _planqa(b).get("by_type", {})
     by_type = tuple(
-        MetricDelta.of(kind, kind, _type_accuracy(kind, types_a.get(kind)),
-                    _type_accuracy(kind, types_b.get(kind)))
+        MetricDelta.of(
+            kind,
+            kind,
+            _type_accuracy(kind, types_a.get(kind)),
+            _type_accuracy(kind, types_b.get(kind)),
+        )
         for kind in dict.fromkeys([*types_a, *types_b])
     )
     rows_a = {row["id"]: row for row in a.results}
@@ -109,17 +113,18 @@ def _correct(row: dict[str, Any]) -> bool:
 
 
 def _flip(a: dict[str, Any], b: dict[str, Any]) -> FlippedQuestion:
-    return FlippedQuestion(a["id"], a.get("type", ""), a.get("question", ""),
-                           a.get("answer", ""), b.get("answer", ""))
+    return FlippedQuestion(
+        a["id"], a.get("type", ""), a.get("question", ""), a.get("answer", ""), b.get("answer", "")
+    )
 
 
 def format_comparison(comparison: Comparison, *, answer_chars: int = 80) -> str:
     """Markdown: metric and per-type tables with deltas, then each group of flipped questions."""
+
     def table(rows: tuple[MetricDelta, ...], first: str) -> str:
         return markdown_table(
             [first, comparison.run_a, comparison.run_b, "Δ (B − A)"],
-            [[r.label, fmt(r.a, r.key), fmt(r.b, r.key),
-              fmt_delta(r.b, r.a, r.key)] for r in rows],
+            [[r.label, fmt(r.a, r.key), fmt(r.b, r.key), fmt_delta(r.b, r.a, r.key)] for r in rows],
         )
 
     lines = [

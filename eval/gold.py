@@ -34,6 +34,7 @@ REQUIRED_FIELDS: dict[str, type] = {
 #: The development gold set shipped with planqa (a copy of shared/eval/dev.jsonl).
 BUNDLED_DEV_GOLD = Path(__file__).resolve().parent / "gold" / "dev.jsonl"
 
+
 @dataclass(frozen=True)
 class Evidence:
     """A supporting quote: an exact substring of the body text of ``doc`` (a corpus file name)."""
@@ -149,8 +150,10 @@ def _field_errors(record: Mapping[str, Any]) -> list[str]:
             errors.append(f"field {name!r} is empty")
     unknown = sorted(set(record) - set(REQUIRED_FIELDS))
     if unknown:
-        errors.append(f"unknown field(s) {', '.join(map(repr, unknown))}; "
-                      f"allowed: {', '.join(REQUIRED_FIELDS)}")
+        errors.append(
+            f"unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(REQUIRED_FIELDS)}"
+        )
     if isinstance(record.get("type"), str) and record["type"] not in QUESTION_TYPES:
         errors.append(f"unknown type {record['type']!r}; choose one of {', '.join(QUESTION_TYPES)}")
     return errors
@@ -174,7 +177,7 @@ def _evidence_errors(evidence: list[Any]) -> list[str]:
     errors = []
     for i, piece in enumerate(evidence):
         if not isinstance(piece, dict):
-            errors.append(f"evidence[{i}] must be an object {{\"doc\": ..., \"quote\": ...}}")
+            errors.append(f'evidence[{i}] must be an object {{"doc": ..., "quote": ...}}')
             continue
         for key in ("doc", "quote"):
             if not isinstance(piece.get(key), str) or not piece[key].strip():
@@ -318,8 +321,10 @@ def _locate(
     for i, piece in enumerate(item.evidence):
         document = documents.get(piece.doc)
         if document is None:
-            problems.append(f"evidence[{i}] cites {piece.doc!r}, which is not among the "
-                            f"{len(documents)} indexed documents")
+            problems.append(
+                f"evidence[{i}] cites {piece.doc!r}, which is not among the "
+                f"{len(documents)} indexed documents"
+            )
             continue
         spans = find_quote(piece.quote, document.text)
         if not spans:

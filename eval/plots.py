@@ -21,8 +21,14 @@ LATENCY_PLOT = "latency.png"
 COLOURS = {"planqa": "#1f77b4", "baseline": "#ff7f0e"}
 DPI = 120
 #: Fonts tried, in order, after matplotlib's default for glyphs it lacks (CJK).
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Zen Hei",
-             "SimHei", "Microsoft YaHei")
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "SimHei",
+    "Microsoft YaHei",
+)
 
 
 def write_plots(run: EvalRun, directory: str | Path) -> tuple[Path, ...]:
@@ -43,13 +49,15 @@ def _style() -> Iterator[None]:
 
     installed = {font.name for font in font_manager.fontManager.ttflist}
     fallback = [name for name in CJK_FONTS if name in installed][:1]
-    with matplotlib.rc_context({
-        "font.family": ["DejaVu Sans", *fallback],
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-    }):
+    with matplotlib.rc_context(
+        {
+            "font.family": ["DejaVu Sans", *fallback],
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+        }
+    ):
         yield
 
 
@@ -73,8 +81,9 @@ def recall_curve(system: SystemResult, depth: int) -> list[float]:
     ranks = [o.verdict.first_hit_rank for o in system.questions if o.answerable]
     if not ranks:
         return [math.nan] * depth
-    return [sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
-            for k in range(1, depth + 1)]
+    return [
+        sum(1 for r in ranks if r is not None and r <= k) / len(ranks) for k in range(1, depth + 1)
+    ]
 
 
 def recall_figure(run: EvalRun):
@@ -83,18 +92,35 @@ def recall_figure(run: EvalRun):
     ks = list(range(1, run.depth + 1))
     for system in run.systems:
         curve = recall_curve(system, run.depth)
-        axes.plot(ks, curve, marker="o", markersize=4, label=system.system,
-                  color=COLOURS.get(system.system))
+        axes.plot(
+            ks,
+            curve,
+            marker="o",
+            markersize=4,
+            label=system.system,
+            color=COLOURS.get(system.system),
+        )
         for k in run.ks:
             if k <= run.depth:
-                axes.annotate(f"{curve[k - 1]:.2f}", (k, curve[k - 1]), textcoords="offset points",
-                              xytext=(0, 6), ha="center", fontsize=8,
-                              color=COLOURS.get(system.system))
+                axes.annotate(
+                    f"{curve[k - 1]:.2f}",
+                    (k, curve[k - 1]),
+                    textcoords="offset points",
+                    xytext=(0, 6),
+                    ha="center",
+                    fontsize=8,
+                    color=COLOURS.get(system.system),
+                )
     axes.axvline(run.answer_passages, color="grey", linestyle=":", linewidth=1)
     reads = f"planqa's answerer reads\nthe top {run.answer_passages}"
     axes.text(run.answer_passages + 0.1, 0.02, reads, fontsize=8, color="grey", va="bottom")
-    axes.set(xlabel="k (passages)", ylabel="evidence recall@k", ylim=(0, 1.05), xticks=ks,
-             title=f"Evidence recall@k ({run.planqa.overall.answerable} answerable questions)")
+    axes.set(
+        xlabel="k (passages)",
+        ylabel="evidence recall@k",
+        ylim=(0, 1.05),
+        xticks=ks,
+        title=f"Evidence recall@k ({run.planqa.overall.answerable} answerable questions)",
+    )
     axes.legend(loc="lower right", bbox_to_anchor=(1.0, 0.12))
     return figure
 
@@ -112,14 +138,26 @@ def accuracy_figure(run: EvalRun):
     for i, system in enumerate(systems):
         values = [_type_accuracy(kind, system) for kind in types] + [system.overall.accuracy]
         positions = [x + (i - (len(systems) - 1) / 2) * width for x in range(len(labels))]
-        bars = axes.bar(positions, [0 if math.isnan(v) else v for v in values], width,
-                        label=system.system, color=COLOURS.get(system.system))
-        axes.bar_label(bars, labels=["-" if math.isnan(v) else f"{v:.2f}" for v in values],
-                       fontsize=8, padding=2)
+        bars = axes.bar(
+            positions,
+            [0 if math.isnan(v) else v for v in values],
+            width,
+            label=system.system,
+            color=COLOURS.get(system.system),
+        )
+        axes.bar_label(
+            bars,
+            labels=["-" if math.isnan(v) else f"{v:.2f}" for v in values],
+            fontsize=8,
+            padding=2,
+        )
     axes.set_xticks(range(len(labels)), labels, fontsize=9)
     axes.set(ylabel="accuracy", ylim=(0, 1.25), title="Accuracy by question type")
-    axes.set_xlabel("unanswerable: share abstained; other types: answer contains a gold string",
-                    fontsize=8, color="grey")
+    axes.set_xlabel(
+        "unanswerable: share abstained; other types: answer contains a gold string",
+        fontsize=8,
+        color="grey",
+    )
     axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     axes.grid(axis="x", visible=False)
     axes.legend(loc="upper right", ncol=len(systems))
@@ -145,8 +183,10 @@ def latency_figure(run: EvalRun):
     bins = _log_bins(low, high, 30)
     for system in run.systems:
         series = latencies[system.system]
-        label = (f"{system.system}: p50 {_ms(system.overall.latency_p50_ms)}, "
-                 f"p95 {_ms(system.overall.latency_p95_ms)}")
+        label = (
+            f"{system.system}: p50 {_ms(system.overall.latency_p50_ms)}, "
+            f"p95 {_ms(system.overall.latency_p95_ms)}"
+        )
         colour = COLOURS.get(system.system)
         axes.hist(series, bins=bins, alpha=0.6, label=label, color=colour)
         axes.axvline(system.overall.latency_p50_ms, color=colour, linestyle="--", linewidth=1)
@@ -155,8 +195,11 @@ def latency_figure(run: EvalRun):
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axes.xaxis.set_minor_formatter(NullFormatter())
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set(xlabel="latency per question (ms, log scale)", ylabel="questions",
-             title="Answer latency (dashed: p50)")
+    axes.set(
+        xlabel="latency per question (ms, log scale)",
+        ylabel="questions",
+        title="Answer latency (dashed: p50)",
+    )
     axes.legend(fontsize=8)
     return figure
 

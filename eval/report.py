@@ -125,15 +125,17 @@ def result_rows(run: EvalRun) -> list[dict[str, Any]]:
 
 
 def outcome_dict(outcome: QuestionOutcome) -> dict[str, Any]:
-    return json_safe({
-        "answer": outcome.answer,
-        "abstained": outcome.abstained,
-        "notice": outcome.notice,
-        "latency_ms": round(outcome.latency_ms, 1),
-        "citations": [asdict(c) for c in outcome.citations],
-        "retrieved": [asdict(p) for p in outcome.retrieved],
-        "verdicts": asdict(outcome.verdict),
-    })
+    return json_safe(
+        {
+            "answer": outcome.answer,
+            "abstained": outcome.abstained,
+            "notice": outcome.notice,
+            "latency_ms": round(outcome.latency_ms, 1),
+            "citations": [asdict(c) for c in outcome.citations],
+            "retrieved": [asdict(p) for p in outcome.retrieved],
+            "verdicts": asdict(outcome.verdict),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- report.md
@@ -149,9 +151,12 @@ def render_report(run: EvalRun, plots: Sequence[Path] = ()) -> str:
         f"model `{run.settings.get('embedding_model', '?')}`, {run.created}. Retrieval metrics "
         f"score the top {run.depth} passages; planqa's answerer reads the first "
         f"{run.answer_passages}. "
-        + ("The baseline is the plain LangChain pipeline (500/50 recursive chunks, same "
-           "embedder, FAISS), answering with its top passage's first sentences."
-           if run.baseline else "No baseline in this run."),
+        + (
+            "The baseline is the plain LangChain pipeline (500/50 recursive chunks, same "
+            "embedder, FAISS), answering with its top passage's first sentences."
+            if run.baseline
+            else "No baseline in this run."
+        ),
         "",
         "## Overall",
         "",
@@ -215,8 +220,11 @@ def failures_section(system: SystemResult) -> str:
         if o.verdict.correct:
             continue
         rank = o.verdict.first_hit_rank
-        why = "answered an unanswerable question" if not o.answerable else (
-            "abstained" if o.abstained else "answer lacks every gold string")
+        why = (
+            "answered an unanswerable question"
+            if not o.answerable
+            else ("abstained" if o.abstained else "answer lacks every gold string")
+        )
         block = [
             f"### {o.id} [{o.type}] {o.question}",
             "",
@@ -233,8 +241,10 @@ def failures_section(system: SystemResult) -> str:
         for p in o.retrieved:
             where = p.chapter or f"chars {p.start}–{p.end}"
             mark = " **(evidence)**" if p.covers else ""
-            block.append(f"  {p.rank}. `{p.doc}` {one_line(where, 40)}{mark}: "
-                         f"{one_line(p.text, SNIPPET_CHARS)}")
+            block.append(
+                f"  {p.rank}. `{p.doc}` {one_line(where, 40)}{mark}: "
+                f"{one_line(p.text, SNIPPET_CHARS)}"
+            )
         blocks.append("\n".join(block))
     return "\n\n".join(blocks) if blocks else "None: every question was answered correctly."
 
@@ -266,9 +276,14 @@ def refresh_agreement(run_dir: str | Path, store: VerdictStore) -> Agreement | N
 def agreement_section(result: Agreement) -> str:
     rows = []
     for name, part in (("answer verdict", result.answers), ("citation supports", result.citations)):
-        rows.append([
-            name, str(part.pairs), fmt(part.share), fmt(part.kappa),
-        ])
+        rows.append(
+            [
+                name,
+                str(part.pairs),
+                fmt(part.share),
+                fmt(part.kappa),
+            ]
+        )
     return (
         "## Human verdicts\n\n"
         f"{result.verdicts} human verdict(s) by {', '.join(result.evaluators) or '-'}; "

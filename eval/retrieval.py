@@ -197,7 +197,10 @@ def coverage_of(passage: Passage, pieces: Sequence[LocatedEvidence]) -> tuple[in
         i
         for i, piece in enumerate(pieces)
         if passage_hits(
-            passage.doc, passage.start, passage.end, passage.text,
+            passage.doc,
+            passage.start,
+            passage.end,
+            passage.text,
             [(piece.doc, start, end) for start, end in piece.spans],
             [(piece.doc, piece.quote)],
         )
@@ -249,8 +252,7 @@ def summarise(results: Sequence[QuestionResult], ks: Sequence[int]) -> MetricSum
 def misses(report: RetrievalReport, mode: str = "hybrid", k: int = 5) -> list[QuestionResult]:
     """Questions whose evidence is not (all) in the top ``k`` of ``mode``: the tuning worklist."""
     return [
-        q for q in report.mode(mode).questions
-        if q.first_hit_rank is None or q.first_hit_rank > k
+        q for q in report.mode(mode).questions if q.first_hit_rank is None or q.first_hit_rank > k
     ]
 
 
@@ -261,8 +263,13 @@ def format_table(report: RetrievalReport) -> str:
     """A Markdown table: one row per mode, recall@k, MRR and nDCG columns (for the README)."""
     header = ["mode", "n", *(f"R@{k}" for k in report.ks), f"MRR@{report.depth}", "nDCG@10"]
     rows = [
-        [m.mode, str(m.overall.count), *(_fmt(m.overall.recall[k]) for k in report.ks),
-         _fmt(m.overall.mrr), _fmt(m.overall.ndcg)]
+        [
+            m.mode,
+            str(m.overall.count),
+            *(_fmt(m.overall.recall[k]) for k in report.ks),
+            _fmt(m.overall.mrr),
+            _fmt(m.overall.ndcg),
+        ]
         for m in report.modes
     ]
     return _markdown(header, rows)

@@ -277,7 +277,14 @@ def _planqa_outcome(
         for c in answer.citations
     ]
     return score_outcome(
-        item, pieces, answer.answer, answer.abstained, cited, passages, answer.latency_ms, ks,
+        item,
+        pieces,
+        answer.answer,
+        answer.abstained,
+        cited,
+        passages,
+        answer.latency_ms,
+        ks,
         notice=answer.notice,
     )
 
@@ -320,8 +327,17 @@ def score_outcome(
     """
     answerable = item.answerable
     citations = tuple(
-        CitedPassage(n, p.doc, p.start, p.end, p.chapter, p.text, qs, qe,
-                     hit=answerable and bool(coverage_of(p, pieces)))
+        CitedPassage(
+            n,
+            p.doc,
+            p.start,
+            p.end,
+            p.chapter,
+            p.text,
+            qs,
+            qe,
+            hit=answerable and bool(coverage_of(p, pieces)),
+        )
         for n, p, qs, qe in cited
     )
     scored = score_question(item, pieces, ranked, ks, NDCG_K) if answerable else None

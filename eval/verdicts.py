@@ -31,7 +31,13 @@ from eval.rundir import json_safe, load_run_dir
 VERDICTS = ("correct", "partial", "wrong")
 PartialAs = Literal["wrong", "correct", "exclude"]
 CSV_COLUMNS = (
-    "run_id", "question_id", "evaluator", "verdict", "citation_supports", "note", "timestamp",
+    "run_id",
+    "question_id",
+    "evaluator",
+    "verdict",
+    "citation_supports",
+    "note",
+    "timestamp",
 )
 
 _COLUMNS = "run_id, question_id, evaluator, verdict, citation_supports, note, timestamp"
@@ -128,9 +134,15 @@ class VerdictStore:
             note=note or "",
             timestamp=_timestamp(timestamp),
         )
-        values = (saved.run_id, saved.question_id, saved.evaluator, saved.verdict,
-                  None if saved.citation_supports is None else int(saved.citation_supports),
-                  saved.note, saved.timestamp)
+        values = (
+            saved.run_id,
+            saved.question_id,
+            saved.evaluator,
+            saved.verdict,
+            None if saved.citation_supports is None else int(saved.citation_supports),
+            saved.note,
+            saved.timestamp,
+        )
         with self._transaction() as connection:
             connection.execute(
                 f"INSERT INTO verdict_history ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values
@@ -149,7 +161,8 @@ class VerdictStore:
     def verdicts(self, run_id: str, *, evaluator: str | None = None) -> list[HumanVerdict]:
         """The latest verdict per (question, evaluator) of a run, by question id then evaluator."""
         return self._select(
-            "latest", "run_id = ?" + (" AND evaluator = ?" if evaluator else ""),
+            "latest",
+            "run_id = ?" + (" AND evaluator = ?" if evaluator else ""),
             (run_id, evaluator) if evaluator else (run_id,),
             "question_id, evaluator",
         )
@@ -157,8 +170,10 @@ class VerdictStore:
     def verdict(self, run_id: str, question_id: str, evaluator: str) -> HumanVerdict | None:
         """One evaluator's latest verdict on one question (to prefill a form), or None."""
         found = self._select(
-            "latest", "run_id = ? AND question_id = ? AND evaluator = ?",
-            (run_id, question_id, evaluator), "timestamp",
+            "latest",
+            "run_id = ? AND question_id = ? AND evaluator = ?",
+            (run_id, question_id, evaluator),
+            "timestamp",
         )
         return found[0] if found else None
 
@@ -314,10 +329,12 @@ def agreement(
             if pair[0] != pair[1]:
                 disagreements.append(f"{verdict.question_id} ({verdict.evaluator})")
         if verdict.citation_supports is not None and auto.get("citation_hit") is not None:
-            citation_pairs.append((
-                "supports" if auto["citation_hit"] else "does not",
-                "supports" if verdict.citation_supports else "does not",
-            ))
+            citation_pairs.append(
+                (
+                    "supports" if auto["citation_hit"] else "does not",
+                    "supports" if verdict.citation_supports else "does not",
+                )
+            )
     return Agreement(
         run_id=run.run_id,
         verdicts=len(human),
@@ -328,7 +345,7 @@ def agreement(
         disagreements=tuple(disagreements),
         unknown_questions=tuple(sorted(set(unknown))),
         note=f"human 'partial' counted as {partial_as}; κ is '-' where undefined "
-             "(no pairs, or both sides used a single label).",
+        "(no pairs, or both sides used a single label).",
     )
 
 

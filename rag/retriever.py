@@ -13,6 +13,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from index.search import Hit, HybridSearcher
+from rag.reranker import CrossEncoderReranker
 
 
 def hit_to_document(hit: Hit) -> LCDocument:
@@ -22,7 +23,10 @@ def hit_to_document(hit: Hit) -> LCDocument:
 
 
 class PlanqaRetriever(BaseRetriever):
-    """LangChain Documents whose metadata holds doc, region, title, chapter, offsets, score."""
+    """LangChain Documents whose metadata holds doc, region, title, chapter, offsets, score.
+
+    With a reranker, the top ``rerank_candidates`` hybrid hits are reordered before the cut to k.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -30,12 +34,15 @@ class PlanqaRetriever(BaseRetriever):
     k: int = 6
     region: str | None = None
     doc: str | None = None
+    reranker: CrossEncoderReranker | None = None
+    rerank_candidates: int = 20
 
     def hits(self, query: str, k: int | None = None, region: str | None = None) -> list[Hit]:
         total = len(self.searcher.contents.chunks)
-        return self.searcher.search(
-            query, min(k or self.k, total), region=region or self.region, doc=self.doc
-        )
+        k = min(k or self.k, total)
+        pool = min(max(k, self.rerank_candidates), total) if self.reranker else k
+        hits = self.searcher.search(query, pool, region=region or self.region, doc=self.doc)
+        return self.reranker.rerank(query, hits, k) if self.reranker else hits
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any

@@ -40,10 +40,53 @@ def test_imports_flow_one_way(package: str) -> None:
         assert not forbidden, f"{path.relative_to(ROOT)} imports {sorted(forbidden)}"
 
 
+#: Modules whose loading can run code stored in the data.
+UNSAFE_MODULES = {"pickle", "cPickle", "dill", "joblib", "cloudpickle", "shelve", "marshal"}
+
+
+def unsafe_loads(path: Path) -> list[str]:
+    """Calls that unpickle or run code from files: torch.load, pandas.read_pickle, and any call
+    passing allow_pickle=True, weights_only=False or trust_remote_code=True."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        owner = getattr(func.value, "id", "") if isinstance(func, ast.Attribute) else ""
+        if (owner, name) == ("torch", "load") or name in {"read_pickle", "load_pickle"}:
+            found.append(f"line {node.lineno}: {owner}.{name}()")
+        for keyword in node.keywords:
+            risky = {"allow_pickle": True, "weights_only": False, "trust_remote_code": True}
+            value = keyword.value
+            if (
+                keyword.arg in risky
+                and isinstance(value, ast.Constant)
+                and value.value is risky[keyword.arg]
+            ):
+                found.append(f"line {node.lineno}: {keyword.arg}={value.value}")
+    return found
+
+
 def test_nothing_is_pickled() -> None:
+    """Indexes and models may come from anywhere: loading them must never execute code."""
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
-            assert not {"pickle", "dill", "joblib"} & imported_modules(path), path
+            assert not UNSAFE_MODULES & imported_modules(path), path
+            assert not unsafe_loads(path), (path, unsafe_loads(path))
+
+
+def test_the_unsafe_load_check_catches_what_it_should(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import numpy as np, torch\n"
+        "np.load('a.npy', allow_pickle=True)\n"
+        "torch.load('m.pt')\n"
+        "np.load('b.npy', allow_pickle=False)\n"
+        "AutoModel.from_pretrained('x', trust_remote_code=True)\n",
+        encoding="utf-8",
+    )
+    assert [entry.split(":")[0] for entry in unsafe_loads(sample)] == ["line 2", "line 3", "line 5"]
 
 
 def test_ruff_is_clean() -> None:

@@ -102,11 +102,17 @@ def xss_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def base_url(xss_settings: Settings) -> Iterator[str]:
+def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 评测 tab's run folder and verdict store, away from the working directory."""
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def base_url(xss_settings: Settings, runs_dir: Path) -> Iterator[str]:
     from ui.web import serve
 
     port = free_port()
-    app = serve(xss_settings, host="127.0.0.1", port=port, block=False)
+    app = serve(xss_settings, host="127.0.0.1", port=port, block=False, runs_dir=runs_dir)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -275,7 +281,7 @@ def test_xss_in_question_and_documents_stays_inert(page) -> None:
     assert_inert(page)
 
 
-def test_documents_and_eval_tabs(page) -> None:
+def test_documents_tree_jumps_to_a_heading(page) -> None:
     page.get_by_role("tab", name="文档").click()
     tree = page.locator("#pq-tree .pq-tree-item a")
     assert tree.count() > 3
@@ -285,6 +291,60 @@ def test_documents_and_eval_tabs(page) -> None:
     heading = page.locator(f"#pq-pos-{target.get_attribute('data-pos')}")
     assert heading.count() == 1
     screenshot(page, "03b-documents-tree.png")
+
+
+def review_position(page, text: str) -> None:
+    """Wait until the 评测 tab shows the question at ``text`` (e.g. "第 2 / 40 题")."""
+    sync_api.expect(page.locator("#pq-review-item .pq-review-pos")).to_have_text(
+        text, timeout=ANSWER_TIMEOUT_MS
+    )
+
+
+def test_eval_tab_records_a_verdict_that_survives_a_reload(page, runs_dir: Path) -> None:
+    """Load the dev set, judge question 2 with a note, reload the page, load again: the verdict
+    is still there, counted in the progress, and in the CSV export."""
+    note = "数字对，但缺少单位 =1+1"
     page.get_by_role("tab", name="评测").click()
-    assert page.get_by_text("评测功能随评测模块提供").is_visible()
+    evaluator = page.locator("#pq-review-evaluator input, #pq-review-evaluator textarea").first
+    evaluator.fill("测试员")
+    page.locator("#pq-review-load").click()  # the dev set is answered once here (extractive)
+    review_position(page, "第 1 / 40 题")
+    page.locator("#pq-review-next").click()
+    review_position(page, "第 2 / 40 题")
+    item = page.locator("#pq-review-item")
+    for part in ("planqa 的回答", "金标答案与证据", "自动判定", "d002"):
+        assert part in item.inner_text()
+    page.locator("#pq-review-verdict").get_by_label("部分正确").check()
+    page.locator("#pq-review-supports").get_by_label("不支持").check()
+    page.locator("#pq-review-note textarea").fill(note)
+    page.locator("#pq-review-save").click()
+    sync_api.expect(item.locator(".pq-judged")).to_contain_text("已评：部分正确")
+    sync_api.expect(page.locator("#pq-review-progress")).to_contain_text("测试员 已评 1 / 40 题")
+
+    page.reload()
+    page.wait_for_selector("#pq-question textarea")
+    page.get_by_role("tab", name="评测").click()
+    evaluator = page.locator("#pq-review-evaluator input, #pq-review-evaluator textarea").first
+    sync_api.expect(evaluator).to_have_value("测试员")  # remembered by the browser
+    page.locator("#pq-review-load").click()  # the run is reused, not answered again
+    review_position(page, "第 1 / 40 题")  # resumes at the first question not yet judged
+    sync_api.expect(page.locator("#pq-review-progress")).to_contain_text("测试员 已评 1 / 40 题")
+    page.locator("#pq-review-next").click()
+    review_position(page, "第 2 / 40 题")
+    sync_api.expect(page.locator("#pq-review-verdict").get_by_label("部分正确")).to_be_checked()
+    sync_api.expect(page.locator("#pq-review-supports").get_by_label("不支持")).to_be_checked()
+    sync_api.expect(page.locator("#pq-review-note textarea")).to_have_value(note)
+    page.locator("#pq-review-item details.pq-cite summary").first.click()
     screenshot(page, "04-eval.png")
+
+    with page.expect_download() as info:
+        page.locator("#pq-review-export").click()
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    with open(download.path(), encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [
+        (r["question_id"], r["evaluator"], r["verdict"], r["citation_supports"]) for r in rows
+    ] == [("d002", "测试员", "partial", "false")]
+    assert rows[0]["note"] == note  # starts with a letter, so it needs no formula guard
+    assert (runs_dir / "verdicts.sqlite3").is_file()

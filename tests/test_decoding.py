@@ -47,3 +47,20 @@ def test_binary_input_is_refused() -> None:
 def test_crlf_is_kept_so_offsets_match_the_file() -> None:
     text, _ = decode_bytes("第一章\r\n正文。".encode())
     assert text == "第一章\r\n正文。"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_recognised(encoding: str) -> None:
+    # 一 (U+4E00) puts a NUL at the "wrong" offset; a few of those must not make it "binary".
+    text = "一、发展目标\n到2025年，地区生产总值达到1000亿元。\n" * 3
+    decoded, detected = decode_bytes(text.encode(encoding))
+    assert decoded == text and detected == encoding
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(1000), (1).to_bytes(2, "little") * 500],
+)
+def test_binary_with_nul_bytes_is_not_taken_for_utf16(data: bytes) -> None:
+    with pytest.raises(DocumentError, match="binary"):
+        decode_bytes(data, "image.txt")

@@ -18,18 +18,40 @@ def write_run_dir(
 ) -> Path:
     """A minimal run folder: ``rows`` are (id, correct, abstained, answer)."""
     path.mkdir(parents=True)
-    overall: dict[str, Any] = {"questions": len(rows), "answer_accuracy": accuracy,
-                               "recall@5": 0.8, "latency_p50_ms": 120.0, "mrr": None}
+    overall: dict[str, Any] = {
+        "questions": len(rows),
+        "answer_accuracy": accuracy,
+        "recall@5": 0.8,
+        "latency_p50_ms": 120.0,
+        "mrr": None,
+    }
     metrics = {
-        "format": RUN_FORMAT, "run_id": run_id, "ks": [1, 5],
-        "systems": {"planqa": {"overall": overall,
-                               "by_type": {"fact": {"answer_accuracy": accuracy},
-                                           "unanswerable": {"abstention_accuracy": 1.0}}}},
+        "format": RUN_FORMAT,
+        "run_id": run_id,
+        "ks": [1, 5],
+        "systems": {
+            "planqa": {
+                "overall": overall,
+                "by_type": {
+                    "fact": {"answer_accuracy": accuracy},
+                    "unanswerable": {"abstention_accuracy": 1.0},
+                },
+            }
+        },
     }
     (path / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False), encoding="utf-8")
     lines = [
-        json.dumps({"id": qid, "type": "fact", "question": f"问题{qid}", "answer": answer,
-                    "abstained": abstained, "verdicts": {"correct": correct}}, ensure_ascii=False)
+        json.dumps(
+            {
+                "id": qid,
+                "type": "fact",
+                "question": f"问题{qid}",
+                "answer": answer,
+                "abstained": abstained,
+                "verdicts": {"correct": correct},
+            },
+            ensure_ascii=False,
+        )
         for qid, correct, abstained, answer in rows
     ]
     (path / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -38,22 +60,32 @@ def write_run_dir(
 
 @pytest.fixture
 def runs(tmp_path: Path) -> tuple[Path, Path]:
-    a = write_run_dir(tmp_path / "a", "run-a", 0.5, [
-        ("q1", True, False, "230家"),
-        ("q2", False, False, "200家"),
-        ("q3", True, False, "35%"),
-        ("q4", False, True, "未在现有文件中找到相关内容"),
-        ("q5", True, False, "不变"),
-        ("old", True, False, "只在 A"),
-    ])
-    b = write_run_dir(tmp_path / "b", "run-b", 0.75, [
-        ("q1", True, False, "230家"),
-        ("q2", True, False, "230家"),
-        ("q3", False, True, "未在现有文件中找到相关内容"),
-        ("q4", True, False, "7.39万元"),
-        ("q5", True, False, "不变"),
-        ("new", True, False, "只在 B"),
-    ])
+    a = write_run_dir(
+        tmp_path / "a",
+        "run-a",
+        0.5,
+        [
+            ("q1", True, False, "230家"),
+            ("q2", False, False, "200家"),
+            ("q3", True, False, "35%"),
+            ("q4", False, True, "未在现有文件中找到相关内容"),
+            ("q5", True, False, "不变"),
+            ("old", True, False, "只在 A"),
+        ],
+    )
+    b = write_run_dir(
+        tmp_path / "b",
+        "run-b",
+        0.75,
+        [
+            ("q1", True, False, "230家"),
+            ("q2", True, False, "230家"),
+            ("q3", False, True, "未在现有文件中找到相关内容"),
+            ("q4", True, False, "7.39万元"),
+            ("q5", True, False, "不变"),
+            ("new", True, False, "只在 B"),
+        ],
+    )
     return a, b
 
 
@@ -90,8 +122,12 @@ def test_format_lists_deltas_and_flips(runs: tuple[Path, Path]) -> None:
 
 def test_a_run_compared_with_itself_has_no_flips(runs: tuple[Path, Path]) -> None:
     comparison = compare_runs(runs[0], runs[0])
-    assert not (comparison.became_wrong or comparison.became_correct
-                or comparison.started_abstaining or comparison.stopped_abstaining)
+    assert not (
+        comparison.became_wrong
+        or comparison.became_correct
+        or comparison.started_abstaining
+        or comparison.stopped_abstaining
+    )
     assert all(m.delta in (0.0, None) for m in comparison.metrics)
 
 

@@ -40,8 +40,9 @@ MISS = Passage("a.txt", 0, 120, "序言|无关内容" * 20, "序言")
 def gold(qid: str, kind: str = "fact") -> GoldItem:
     if kind == "unanswerable":
         return GoldItem(qid, "海上风电装机多少？", (), (), kind, False)
-    return GoldItem(qid, f"{qid} 研发机构突破多少家？", ("230家",), (Evidence("a.txt", QUOTE),),
-                    kind, True)
+    return GoldItem(
+        qid, f"{qid} 研发机构突破多少家？", ("230家",), (Evidence("a.txt", QUOTE),), kind, True
+    )
 
 
 def system(name: str, rows: list[tuple[GoldItem, str, bool, list[Passage]]]) -> SystemResult:
@@ -49,8 +50,9 @@ def system(name: str, rows: list[tuple[GoldItem, str, bool, list[Passage]]]) -> 
     for number, (item, answer, abstained, ranked) in enumerate(rows):
         cited = [] if abstained else [(1, ranked[0], ranked[0].start, ranked[0].end)]
         pieces = PIECES if item.answerable else ()
-        outcomes.append(score_outcome(item, pieces, answer, abstained, cited, ranked,
-                                      50.0 + 10 * number, KS))
+        outcomes.append(
+            score_outcome(item, pieces, answer, abstained, cited, ranked, 50.0 + 10 * number, KS)
+        )
     kinds = {o.type for o in outcomes}
     return SystemResult(
         name,
@@ -63,14 +65,33 @@ def system(name: str, rows: list[tuple[GoldItem, str, bool, list[Passage]]]) -> 
 def synthetic_run(baseline: bool = True) -> EvalRun:
     """q1 right, q2 wrong (evidence at rank 2), u1 refused; the baseline gets only q1 right."""
     q1, q2, u1 = gold("q1"), gold("q2", "list"), gold("u1", "unanswerable")
-    planqa = system(PLANQA, [(q1, "突破230家[1]", False, [HIT, MISS]),
-                             (q2, "突破200家[1]", False, [MISS, HIT]),
-                             (u1, "未在现有文件中找到相关内容", True, [MISS])])
-    base = system(BASELINE, [(q1, "到2025年市级以上研发机构突破230家", False, [HIT]),
-                             (q2, "序言", False, [MISS]),
-                             (u1, "序言", False, [MISS])])
-    return EvalRun("synthetic", "2025-01-01T00:00:00+00:00", "extractive", KS, 10, 6, planqa,
-                   base if baseline else None, {"embedding_model": "hash"})
+    planqa = system(
+        PLANQA,
+        [
+            (q1, "突破230家[1]", False, [HIT, MISS]),
+            (q2, "突破200家[1]", False, [MISS, HIT]),
+            (u1, "未在现有文件中找到相关内容", True, [MISS]),
+        ],
+    )
+    base = system(
+        BASELINE,
+        [
+            (q1, "到2025年市级以上研发机构突破230家", False, [HIT]),
+            (q2, "序言", False, [MISS]),
+            (u1, "序言", False, [MISS]),
+        ],
+    )
+    return EvalRun(
+        "synthetic",
+        "2025-01-01T00:00:00+00:00",
+        "extractive",
+        KS,
+        10,
+        6,
+        planqa,
+        base if baseline else None,
+        {"embedding_model": "hash"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +101,14 @@ def written(tmp_path_factory: pytest.TempPathFactory):
 
 def test_every_file_is_written(written) -> None:
     names = {p.name for p in written.directory.iterdir()}
-    assert {"metrics.json", "results.jsonl", "report.md",
-            RECALL_PLOT, ACCURACY_PLOT, LATENCY_PLOT} <= names
+    assert {
+        "metrics.json",
+        "results.jsonl",
+        "report.md",
+        RECALL_PLOT,
+        ACCURACY_PLOT,
+        LATENCY_PLOT,
+    } <= names
     for plot in written.plots:
         data = plot.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5_000
@@ -105,8 +132,18 @@ def test_results_jsonl_has_one_line_per_question(written) -> None:
     rows = [json.loads(line) for line in written.results.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == ["q1", "q2", "u1"]
     q2 = rows[1]
-    assert {"id", "question", "type", "gold_answers", "answer", "abstained", "citations",
-            "retrieved", "verdicts", "baseline"} <= set(q2)
+    assert {
+        "id",
+        "question",
+        "type",
+        "gold_answers",
+        "answer",
+        "abstained",
+        "citations",
+        "retrieved",
+        "verdicts",
+        "baseline",
+    } <= set(q2)
     assert q2["gold_answers"] == ["230家"] and q2["verdicts"]["correct"] is False
     assert q2["verdicts"]["first_hit_rank"] == 2 and q2["retrieved"][1]["covers"] == [0]
     assert q2["baseline"]["verdicts"]["correct"] is False

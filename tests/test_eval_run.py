@@ -179,8 +179,14 @@ def test_run_has_sane_numbers(run: EvalRun) -> None:
         assert overall.questions == len(items)
         assert overall.answerable == sum(i.answerable for i in items)
         assert set(system.by_type) == {i.type for i in items}
-        for value in (overall.accuracy, overall.answer_accuracy, overall.citation_hit,
-                      overall.citation_precision, overall.mrr, overall.ndcg):
+        for value in (
+            overall.accuracy,
+            overall.answer_accuracy,
+            overall.citation_hit,
+            overall.citation_precision,
+            overall.mrr,
+            overall.ndcg,
+        ):
             assert 0.0 <= value <= 1.0
         recalls = [overall.recall[k] for k in KS]
         assert recalls == sorted(recalls)  # recall never drops with depth

@@ -66,19 +66,19 @@ def test_valid_file_loads_as_frozen_items(tmp_path: Path) -> None:
 def test_every_bad_line_is_reported_at_once(tmp_path: Path) -> None:
     unanswerable = record(id="u1", type="unanswerable", answerable=False, answers=[], evidence=[])
     lines = [
-        line(),                                               # 1 ok
-        '{"id": "x2", "question": ',                          # 2 bad JSON
+        line(),  # 1 ok
+        '{"id": "x2", "question": ',  # 2 bad JSON
         json.dumps({k: v for k, v in record(id="x3").items() if k != "answers"}),  # 3 missing
-        line(id="x4", answers="230家"),                       # 4 wrong type
-        line(id="x5", type="opinion"),                        # 5 unknown type
+        line(id="x4", answers="230家"),  # 4 wrong type
+        line(id="x5", type="opinion"),  # 5 unknown type
         line(id="x6", type="unanswerable", answerable=False, evidence=[]),  # 6 has answers
-        line(),                                               # 7 duplicate id x1
-        line(id="x8", type="compare"),                        # 8 compare with one document
-        json.dumps(unanswerable),                             # 9 ok
-        line(id="x10", answerable="yes"),                     # 10 bool as string
-        line(id="x11", evidence=[{"doc": "a.txt"}]),          # 11 evidence without quote
-        "[1, 2]",                                             # 12 not an object
-        line(id="x13", extra="?"),                            # 13 unknown field
+        line(),  # 7 duplicate id x1
+        line(id="x8", type="compare"),  # 8 compare with one document
+        json.dumps(unanswerable),  # 9 ok
+        line(id="x10", answerable="yes"),  # 10 bool as string
+        line(id="x11", evidence=[{"doc": "a.txt"}]),  # 11 evidence without quote
+        "[1, 2]",  # 12 not an object
+        line(id="x13", extra="?"),  # 13 unknown field
     ]
     path = write_lines(tmp_path / "g.jsonl", lines)
     with pytest.raises(InputError) as caught:
@@ -112,7 +112,7 @@ def test_find_quote_exact_and_every_occurrence() -> None:
 
 def test_find_quote_tolerates_spacing_and_width() -> None:
     text = "力争到2025 年,高新技术企业增至 180 家。"
-    (start, end), = find_quote("到2025年，高新技术企业增至180家", text)
+    ((start, end),) = find_quote("到2025年，高新技术企业增至180家", text)
     assert text[start:end] == "到2025 年,高新技术企业增至 180 家"
 
 

@@ -87,7 +87,14 @@ def test_empty_and_short_lists() -> None:
 
 def test_required_overlap_is_half_the_quote_capped_at_twenty() -> None:
     assert [required_overlap(n) for n in (1, 2, 3, 24, 39, 40, 41, 500)] == [
-        1, 1, 2, 12, 20, 20, 20, 20
+        1,
+        1,
+        2,
+        12,
+        20,
+        20,
+        20,
+        20,
     ]
 
 

@@ -89,8 +89,12 @@ def test_embeddings_adapter_uses_the_planqa_embedder() -> None:
 
 def test_score_question_compare_needs_both_documents() -> None:
     item = GoldItem(
-        "c1", "谁更多？", ("甲",),
-        (Evidence("a.txt", "甲有200家"), Evidence("b.txt", "乙有180家")), "compare", True,
+        "c1",
+        "谁更多？",
+        ("甲",),
+        (Evidence("a.txt", "甲有200家"), Evidence("b.txt", "乙有180家")),
+        "compare",
+        True,
     )
     pieces = (
         LocatedEvidence("a.txt", "甲有200家", ((10, 16),)),
@@ -110,8 +114,9 @@ def test_score_question_compare_needs_both_documents() -> None:
 
 
 def test_score_question_other_types_need_any_piece() -> None:
-    item = GoldItem("f1", "多少？", ("1",), (Evidence("a.txt", "x"), Evidence("a.txt", "y")),
-                    "fact", True)
+    item = GoldItem(
+        "f1", "多少？", ("1",), (Evidence("a.txt", "x"), Evidence("a.txt", "y")), "fact", True
+    )
     pieces = (LocatedEvidence("a.txt", "x", ((5, 6),)), LocatedEvidence("a.txt", "y", ((90, 91),)))
     result = score_question(item, pieces, [Passage("a.txt", 80, 95, "..y..")], (1,), 10)
     assert result.first_hit_rank == 1

@@ -28,15 +28,19 @@ def store(tmp_path: Path) -> VerdictStore:
 
 
 def test_record_and_list_latest(store: VerdictStore) -> None:
-    saved = store.record("run1", "d001", "correct", evaluator="王", citation_supports=True,
-                         note="数字正确")
+    saved = store.record(
+        "run1", "d001", "correct", evaluator="王", citation_supports=True, note="数字正确"
+    )
     assert saved.verdict == "correct" and saved.timestamp.endswith("+00:00")
     store.record("run1", "d002", "wrong", evaluator="王")
     store.record("run1", "d001", "partial", evaluator="李", citation_supports=False)
     store.record("run2", "d001", "wrong", evaluator="王")
     latest = store.verdicts("run1")
     assert [(v.question_id, v.evaluator, v.verdict) for v in latest] == [
-        ("d001", "李", "partial"), ("d001", "王", "correct"), ("d002", "王", "wrong")]
+        ("d001", "李", "partial"),
+        ("d001", "王", "correct"),
+        ("d002", "王", "wrong"),
+    ]
     assert latest[1].note == "数字正确" and latest[1].citation_supports is True
     assert latest[2].citation_supports is None
     assert [v.question_id for v in store.verdicts("run1", evaluator="李")] == ["d001"]
@@ -60,8 +64,11 @@ def test_a_new_verdict_replaces_the_latest_and_history_keeps_both(store: Verdict
         (("run1", "d001", "maybe"), {"evaluator": "王"}, "not one of correct, partial, wrong"),
         (("run1", "d001", "correct"), {"evaluator": " "}, "evaluator"),
         (("", "d001", "correct"), {"evaluator": "王"}, "run_id"),
-        (("run1", "d001", "correct"), {"evaluator": "王", "citation_supports": "yes"},
-         "citation_supports"),
+        (
+            ("run1", "d001", "correct"),
+            {"evaluator": "王", "citation_supports": "yes"},
+            "citation_supports",
+        ),
         (("run1", "d001", "correct"), {"evaluator": "王", "timestamp": "yesterday"}, "ISO 8601"),
     ],
 )
@@ -103,16 +110,18 @@ def test_every_saved_verdict_survives_an_abrupt_stop(tmp_path: Path) -> None:
             store.record("run1", f"d{{i:03d}}", "correct", evaluator="王", note="笔记")
         os._exit(1)
     """)
-    result = subprocess.run([sys.executable, "-c", child], cwd=REPO, capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", child], cwd=REPO, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 1, result.stderr
     assert Path(str(path) + "-wal").stat().st_size > 0  # the verdicts sit in the WAL
     reader = textwrap.dedent(f"""
         from eval.verdicts import VerdictStore
         print(len(VerdictStore({str(path)!r}).verdicts("run1")))
     """)
-    counted = subprocess.run([sys.executable, "-c", reader], cwd=REPO, capture_output=True,
-                             text=True, check=True)
+    counted = subprocess.run(
+        [sys.executable, "-c", reader], cwd=REPO, capture_output=True, text=True, check=True
+    )
     assert counted.stdout.strip() == "20"
     assert len(VerdictStore(path).history("run1")) == 20
 
@@ -129,7 +138,9 @@ def test_export_csv(store: VerdictStore, tmp_path: Path) -> None:
     with out.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["question_id"], r["verdict"], r["citation_supports"]) for r in rows] == [
-        ("d001", "wrong", ""), ("d002", "partial", "false")]
+        ("d001", "wrong", ""),
+        ("d002", "partial", "false"),
+    ]
     assert store.export_csv(out, history=True) == 4
     with out.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -159,15 +170,25 @@ def test_agreement_hand_example(store: VerdictStore, tmp_path: Path) -> None:
     """
     auto = {f"q{i}": {"correct": i <= 4, "citation_hit": i != 2} for i in range(1, 7)}
     directory = run_dir(tmp_path / "run", auto)
-    human = {"q1": "correct", "q2": "correct", "q3": "partial", "q4": "wrong", "q5": "wrong",
-             "q6": "correct"}
+    human = {
+        "q1": "correct",
+        "q2": "correct",
+        "q3": "partial",
+        "q4": "wrong",
+        "q5": "wrong",
+        "q6": "correct",
+    }
     for qid, verdict in human.items():
         store.record("run1", qid, verdict, evaluator="王", citation_supports=qid != "q3")
     strict = agreement(directory, store)
     assert (strict.answers.pairs, strict.answers.agreeing) == (6, 3)
     assert strict.answers.share == 0.5 and strict.answers.kappa == pytest.approx(0.0)
-    assert strict.answers.confusion == {"correct/correct": 2, "correct/wrong": 2,
-                                        "wrong/correct": 1, "wrong/wrong": 1}
+    assert strict.answers.confusion == {
+        "correct/correct": 2,
+        "correct/wrong": 2,
+        "wrong/correct": 1,
+        "wrong/wrong": 1,
+    }
     assert strict.disagreements == ("q3 (王)", "q4 (王)", "q6 (王)")
     lenient = agreement(directory, store, partial_as="correct")
     assert lenient.answers.share == pytest.approx(4 / 6)

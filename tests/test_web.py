@@ -433,7 +433,7 @@ def test_remote_bind_without_login_warns_and_passes_auth(
         def launch(self, **kwargs: Any) -> None:
             launched.append(kwargs)
 
-    monkeypatch.setattr("ui.web.build_app", lambda pipeline: FakeApp())
+    monkeypatch.setattr("ui.web.build_app", lambda pipeline, **options: FakeApp())
     monkeypatch.delenv("PLANQA_UI_USER", raising=False)
     monkeypatch.delenv("PLANQA_UI_PASSWORD", raising=False)
     serve(pipeline.settings, host="0.0.0.0", port=7999, allow_remote=True, pipeline=pipeline)

@@ -30,10 +30,18 @@ import gradio as gr
 
 from corpus.errors import InputError, PlanqaError
 from corpus.structure import parse_structure
+from eval.review import DEFAULT_RUNS_DIR, default_store_path
 from rag.answer import Answer
 from rag.pipeline import Conversation, Pipeline
 from ui import render
 from ui.export import write_csv, write_xlsx
+from ui.review import (
+    DEFAULT_EVALUATOR,
+    SOURCE_CHOICES,
+    SUPPORT_CHOICES,
+    VERDICT_CHOICES,
+    ReviewHandlers,
+)
 
 log = logging.getLogger("planqa.ui")
 
@@ -235,7 +243,7 @@ class WebHandlers:
             gr.update(value=str(xlsx_path), visible=True),
         )
 
-    def _export_stem(self) -> str:
+    def _export_stem(self, kind: str = "search") -> str:
         """A fresh file name; old exports are removed so the directory does not grow."""
         self.export_dir.mkdir(parents=True, exist_ok=True)
         cutoff = time.time() - EXPORT_MAX_AGE_S
@@ -245,7 +253,11 @@ class WebHandlers:
                     old.unlink()
             except OSError:
                 pass
-        return f"planqa-search-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        return f"planqa-{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+    def export_path(self, kind: str, suffix: str = ".csv") -> Path:
+        """A fresh path in the export directory (the 评测 tab's CSV uses it too)."""
+        return self.export_dir / f"{self._export_stem(kind)}{suffix}"
 
     @_user_facing
     def documents_for_region(self, region: str) -> Any:
@@ -467,7 +479,24 @@ a.pq-open { display: inline-block; margin-top: 6px; font-size: 0.88em; }
 .pq-viewer .pq-h { font-weight: 700; }
 .pq-viewer .pq-h0, .pq-viewer .pq-h1 { color: var(--color-accent); }
 .pq-focus { background: #e6f4ff; }
-.pq-placeholder { padding: 40px 0; text-align: center; color: var(--body-text-color-subdued); }
+.pq-review { display: flex; flex-direction: column; gap: 12px; }
+.pq-review-head { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
+.pq-review-pos { font-weight: 700; margin-right: 6px; }
+.pq-tag { font-size: 0.82em; border: 1px solid var(--border-color-primary); border-radius: 10px;
+  padding: 1px 8px; background: var(--background-fill-secondary); }
+.pq-tag.pq-judged { background: #e6f4ff; border-color: #91caff; }
+.pq-tag.pq-gold { background: #f6ffed; border-color: #b7eb8f; font-size: 0.92em; }
+.pq-review-q { font-size: 1.1em; font-weight: 600; line-height: 1.6; }
+.pq-review-part { border-top: 1px solid var(--border-color-primary); padding-top: 8px; }
+.pq-review-title { font-size: 0.9em; font-weight: 700; color: var(--body-text-color-subdued);
+  margin-bottom: 6px; }
+.pq-review-gold { display: flex; flex-wrap: wrap; gap: 6px; margin-bottom: 6px; }
+.pq-review-quote { font-size: 0.92em; }
+.pq-ok { color: #389e0d; font-weight: 700; } .pq-bad { color: #cf1322; font-weight: 700; }
+.pq-review-status { font-size: 0.92em; display: flex; flex-direction: column; gap: 4px; }
+.pq-agree { border-collapse: collapse; font-size: 0.92em; max-width: 560px !important; }
+.pq-agree th, .pq-agree td { border: 1px solid var(--border-color-primary); padding: 2px 10px;
+  text-align: center; }
 """
 
 THEME = gr.themes.Soft(
@@ -487,10 +516,26 @@ def _private(**kwargs: Any) -> dict[str, Any]:
     return {"api_visibility": "private", **kwargs}
 
 
-def build_blocks(pipeline: Pipeline, *, concurrency: int = 4, max_queue: int = 64) -> gr.Blocks:
+def build_blocks(
+    pipeline: Pipeline,
+    *,
+    concurrency: int = 4,
+    max_queue: int = 64,
+    runs_dir: Path | None = None,
+    verdicts: Path | None = None,
+) -> gr.Blocks:
     """The Blocks app over a loaded pipeline, queued (``concurrency`` at a time, ``max_queue``
-    waiting); launch it with :func:`launch_style` options, or use :func:`serve`."""
+    waiting); launch it with :func:`launch_style` options, or use :func:`serve`.
+
+    ``runs_dir`` is where the 评测 tab finds runs and writes the runs it makes from gold files
+    (default ``./runs``, like ``planqa eval``); ``verdicts`` the SQLite verdict store (default
+    ``<runs_dir>/verdicts.sqlite3``, the file to pass to ``planqa eval-verdicts --verdicts``).
+    """
     handlers = WebHandlers(pipeline)
+    runs_dir = runs_dir or DEFAULT_RUNS_DIR
+    review = ReviewHandlers(
+        pipeline, runs_dir, verdicts or default_store_path(runs_dir), handlers.export_path
+    )
     searcher = pipeline.searcher
     documents = searcher.documents
     regions = searcher.regions()
@@ -512,6 +557,10 @@ def build_blocks(pipeline: Pipeline, *, concurrency: int = 4, max_queue: int = 6
             elem_id="pq-title",
         )
         bridge = gr.HTML("", js_on_load=_BRIDGE_JS, visible="hidden", elem_id="pq-bridge")
+        # The 评测 evaluator's name survives a reload (localStorage), so a returning evaluator
+        # sees their own saved verdicts without retyping it. Outside the tabs: a component in a
+        # tab not yet shown is not mounted when the page's load event reads it.
+        evaluator_memory = gr.BrowserState("", storage_key="planqa-evaluator")
 
         with gr.Tabs() as tabs:
             with gr.Tab("问答", id="chat"):
@@ -657,12 +706,136 @@ def build_blocks(pipeline: Pipeline, *, concurrency: int = 4, max_queue: int = 6
                     handlers.select_document_row, None, [doc_choice, tree, viewer], **_private()
                 )
 
-            with gr.Tab("评测", id="eval"):
-                gr.Markdown('<div class="pq-placeholder">评测功能随评测模块提供。</div>')
+            with gr.Tab("评测", id="eval") as eval_tab:
+                review_state = gr.State(None)  # a ReviewState, created by 载入
+                gr.Markdown(
+                    "逐题核对回答：查看 planqa 的回答与引用、金标答案与证据、自动判定，"
+                    "给出人工判定。每次“保存”立即写入判定库；重新载入同一来源即可继续。"
+                )
+                with gr.Row(equal_height=True):
+                    review_source = gr.Radio(
+                        SOURCE_CHOICES,
+                        value="dev",
+                        label="评测来源",
+                        scale=3,
+                        elem_id="pq-review-source",
+                    )
+                    evaluator = gr.Textbox(
+                        value=DEFAULT_EVALUATOR,
+                        label="评测人",
+                        scale=1,
+                        min_width=160,
+                        elem_id="pq-review-evaluator",
+                    )
+                gold_upload = gr.File(
+                    label="金标文件（JSON Lines，格式见 eval/gold/README.md）",
+                    file_types=[".jsonl"],
+                    type="filepath",
+                    visible=False,
+                    elem_id="pq-review-upload",
+                )
+                with gr.Row(visible=False, equal_height=True) as run_row:
+                    run_choice = gr.Dropdown(
+                        review.run_choices(),
+                        value=None,
+                        label=f"已有运行（{runs_dir}）",
+                        scale=3,
+                        elem_id="pq-review-run",
+                    )
+                    refresh_runs = gr.Button("刷新列表", size="sm", scale=0, min_width=90)
+                    run_path = gr.Textbox(
+                        label="或运行目录路径",
+                        placeholder="例如 runs/dev",
+                        scale=3,
+                        elem_id="pq-review-path",
+                    )
+                load_review = gr.Button("载入", variant="primary", elem_id="pq-review-load")
+                review_status = gr.HTML(
+                    '<div class="pq-empty">选择来源后点击“载入”。金标文件第一次载入时用当前索引'
+                    "回答全部问题（抽取式）并保存为一次运行，之后直接复用。</div>",
+                    js_on_load=None,
+                    elem_id="pq-review-status",
+                )
+                with gr.Row(equal_height=True, elem_id="pq-review-nav"):
+                    nav = {"size": "sm", "scale": 0, "min_width": 110}
+                    prev_q = gr.Button("← 上一题", elem_id="pq-review-prev", **nav)
+                    jump_to = gr.Textbox(
+                        show_label=False,
+                        placeholder="题号或 ID",
+                        scale=0,
+                        min_width=120,
+                        elem_id="pq-review-jump",
+                    )
+                    jump_go = gr.Button("跳转", elem_id="pq-review-go", **nav)
+                    next_q = gr.Button("下一题 →", elem_id="pq-review-next", **nav)
+                    next_open = gr.Button("下一道未评", elem_id="pq-review-open", **nav)
+                with gr.Row():
+                    with gr.Column(scale=3, min_width=480):
+                        review_item = gr.HTML("", js_on_load=None, elem_id="pq-review-item")
+                    with gr.Column(scale=2, min_width=300):
+                        verdict = gr.Radio(
+                            VERDICT_CHOICES,
+                            value=None,
+                            label="判定：回答是否正确",
+                            elem_id="pq-review-verdict",
+                        )
+                        supports = gr.Radio(
+                            SUPPORT_CHOICES,
+                            value="na",
+                            label="引用是否支持回答",
+                            elem_id="pq-review-supports",
+                        )
+                        note = gr.Textbox(label="备注", lines=3, elem_id="pq-review-note")
+                        with gr.Row():
+                            save_verdict = gr.Button(
+                                "保存", variant="primary", elem_id="pq-review-save"
+                            )
+                            save_next = gr.Button("保存并下一题", elem_id="pq-review-save-next")
+                        export_verdicts = gr.DownloadButton(
+                            "导出判定 CSV",
+                            visible=False,
+                            size="sm",
+                            elem_id="pq-review-export",
+                        )
+                shown = [
+                    review_state,
+                    review_item,
+                    jump_to,
+                    verdict,
+                    supports,
+                    note,
+                    review_status,
+                    export_verdicts,
+                ]
+                moving = [review_state, evaluator]
+                form = [review_state, evaluator, verdict, supports, note]
+                review_source.change(
+                    review.source_changed, [review_source], [gold_upload, run_row], **_private()
+                )
+                refresh_runs.click(review.refresh_runs, None, [run_choice], **_private())
+                eval_tab.select(review.refresh_runs, None, [run_choice], **_private())
+                load_review.click(
+                    _user_facing(review.load),
+                    [review_source, gold_upload, run_choice, run_path, evaluator],
+                    shown,
+                    **_private(**busy),
+                )
+                prev_q.click(_user_facing(review.previous), moving, shown, **_private())
+                next_q.click(_user_facing(review.next), moving, shown, **_private())
+                next_open.click(_user_facing(review.next_unjudged), moving, shown, **_private())
+                for jump_event in (jump_go.click, jump_to.submit):
+                    jump_event(_user_facing(review.jump), [*moving, jump_to], shown, **_private())
+                save_verdict.click(_user_facing(review.save), form, shown, **_private())
+                save_next.click(_user_facing(review.save_and_next), form, shown, **_private())
+                # change, not input: it also fires when the name is pasted or filled in.
+                evaluator.change(
+                    review.remember_evaluator, [evaluator], [evaluator_memory], **_private()
+                )
 
         opened = [tabs, doc_choice, tree, viewer]
         bridge.open_passage(handlers.on_open_event, None, opened, **_private())
         demo.load(handlers.on_page_load, None, opened, **_private())
+        demo.load(review.restore_evaluator, [evaluator_memory], [evaluator], **_private())
 
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return demo

@@ -74,17 +74,32 @@ def index_command(
     ] = None,
     index: IndexOption = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the existing index.")] = False,
+    add: Annotated[
+        bool,
+        typer.Option(
+            "--add",
+            help="Add (or replace) only PATHS in the current index, without re-reading the "
+            "rest of the corpus: seconds at 100K chunks.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Build or update the index; unchanged documents are not re-embedded.
 
     Example: planqa index corpus/documents
+    Example: planqa index --add new_plan.docx
     """
-    from index.builder import build_index
+    from corpus.errors import InputError
+    from index.builder import add_documents, build_index
 
     with user_errors():
         settings = load_settings(index)
-        report = build_index(settings, paths or None, rebuild=rebuild, progress=True)
+        if add:
+            if not paths:
+                raise InputError("--add needs the files to add, e.g. planqa index --add plan.txt")
+            report = add_documents(settings, paths, progress=True)
+        else:
+            report = build_index(settings, paths or None, rebuild=rebuild, progress=True)
     for problem in report.problems:
         typer.echo(f"skipped {problem.path}: {problem.reason}", err=True)
     if as_json:
@@ -305,16 +320,35 @@ def serve_command(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow binding a non-loopback address.")
     ] = False,
+    runs: Annotated[
+        Path,
+        typer.Option(
+            "--runs", help="Run folders the 评测 tab lists and writes (like planqa eval)."
+        ),
+    ] = Path("runs"),
+    verdicts: Annotated[
+        Path | None,
+        typer.Option(
+            "--verdicts", help="Human verdict store (SQLite; default: RUNS/verdicts.sqlite3)."
+        ),
+    ] = None,
     index: IndexOption = None,
 ) -> None:
-    """Start the web UI (问答 / 检索 / 文档) on http://HOST:PORT.
+    """Start the web UI (问答 / 检索 / 文档 / 评测) on http://HOST:PORT.
 
     Example: planqa serve --port 7860
     """
     from ui.web import serve
 
     with user_errors():
-        serve(load_settings(index), host=host, port=port, allow_remote=allow_remote)
+        serve(
+            load_settings(index),
+            host=host,
+            port=port,
+            allow_remote=allow_remote,
+            runs_dir=runs,
+            verdicts=verdicts,
+        )
 
 
 GoldArgument = Annotated[
@@ -444,17 +478,40 @@ def eval_verdicts_command(
 def bench_command(
     gold: GoldArgument = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed passes.")] = 3,
+    scale: Annotated[
+        bool,
+        typer.Option(
+            "--scale",
+            help="Benchmark at 10K/100K chunks (scale corpus) and 1M vectors; see docs/scaling.md.",
+        ),
+    ] = False,
+    sizes: Annotated[
+        str | None,
+        typer.Option("--sizes", help="With --scale: comma-separated sizes, e.g. 10000,100000."),
+    ] = None,
+    scale_dir: Annotated[
+        Path | None,
+        typer.Option("--scale-dir", help="With --scale: news corpus (default ../shared/scale)."),
+    ] = None,
+    sample: Annotated[
+        int, typer.Option("--sample", min=100, help="With --scale: chunks embedded for real.")
+    ] = 3000,
     as_json: JsonOption = False,
 ) -> None:
-    """Build the bundled corpus into a temporary index and time warm hybrid searches.
+    """Build the bundled corpus into a temporary index and time warm hybrid searches; with
+    --scale, measure build rates, size, memory and latency at 10K, 100K and 1M chunks.
 
     Example: planqa bench --repeats 3
+    Example: planqa bench --scale --sizes 10000,100000,1000000 --json
     """
     from eval.bench import run_bench
     from eval.gold import BUNDLED_DEV_GOLD, load_gold
 
     with user_errors():
         questions = [item.question for item in load_gold(gold or BUNDLED_DEV_GOLD)]
+        if scale:
+            _scale_bench(questions, sizes, scale_dir, sample, repeats, as_json)
+            return
         result = run_bench(load_settings(), questions, repeats=repeats, progress=not as_json)
     if as_json:
         print_json(result)
@@ -462,6 +519,46 @@ def bench_command(
     width = max(len(key) for key in result)
     for key, value in result.items():
         typer.echo(f"{key:<{width}}  {value}")
+
+
+def _scale_bench(
+    questions: list[str],
+    sizes: str | None,
+    scale_dir: Path | None,
+    sample: int,
+    repeats: int,
+    as_json: bool,
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from corpus.errors import InputError
+    from eval.scale import DEFAULT_SCALE_DIR
+    from eval.scale_bench import DEFAULT_SIZES, run_scale_bench, summary_rows
+
+    try:
+        chosen = [int(s.replace("_", "")) for s in sizes.split(",")] if sizes else DEFAULT_SIZES
+    except ValueError:
+        raise InputError(f"--sizes {sizes!r}: use numbers like 10000,100000,1000000") from None
+    console = Console(stderr=True)
+    with console.status("scale benchmark") as status:
+        result = run_scale_bench(
+            load_settings(),
+            questions,
+            sizes=chosen,
+            scale_dir=scale_dir or DEFAULT_SCALE_DIR,
+            sample_size=sample,
+            repeats=repeats,
+            say=lambda message: (status.update(message), console.log(message)),
+        )
+    if as_json:
+        print_json(result)
+        return
+    header, rows = summary_rows(result)
+    table = Table(*header, title="planqa at scale (p50 / p95; see docs/scaling.md for method)")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
 
 
 def main() -> None:

@@ -159,7 +159,7 @@ def error_html(message: str) -> str:
     return one_block(f'<div class="pq-error">⚠ {text_html(message)}</div>')
 
 
-def _answer_text(text: str) -> str:
+def answer_text_html(text: str) -> str:
     """Escaped answer text with its [n] markers styled as citation references."""
     return _MARKER_RE.sub(r'<sup class="pq-ref">[\1]</sup>', text_html(text))
 
@@ -241,7 +241,7 @@ def answer_html(answer: Answer) -> str:
             parts.extend(hit_block(hit, f"参考{i}") for i, hit in enumerate(closest, start=1))
             parts.append("</div>")
     else:
-        parts.append(f'<div class="pq-answer-text">{_answer_text(answer.answer)}</div>')
+        parts.append(f'<div class="pq-answer-text">{answer_text_html(answer.answer)}</div>')
         if answer.uncited:
             items = "".join(f"<li>{text_html(s)}</li>" for s in answer.uncited)
             parts.append(

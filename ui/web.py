@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corpus.errors import InputError
@@ -29,13 +30,27 @@ if TYPE_CHECKING:
 USER_ENV, PASSWORD_ENV = "PLANQA_UI_USER", "PLANQA_UI_PASSWORD"
 
 
-def build_app(pipeline: Pipeline, *, concurrency: int = 4, max_queue: int = 64) -> gr.Blocks:
+def build_app(
+    pipeline: Pipeline,
+    *,
+    concurrency: int = 4,
+    max_queue: int = 64,
+    runs_dir: Path | None = None,
+    verdicts: Path | None = None,
+) -> gr.Blocks:
     """The Blocks app over a loaded pipeline, queued (``concurrency`` at a time, ``max_queue``
     waiting). Launch it with ``ui.app.launch_style()`` options (gradio 6 takes the theme and
-    CSS in ``launch``), or use :func:`serve`."""
+    CSS in ``launch``), or use :func:`serve`. ``runs_dir`` and ``verdicts`` are the 评测 tab's
+    run folder and verdict store (defaults: ``./runs`` and ``./runs/verdicts.sqlite3``)."""
     from ui.app import build_blocks
 
-    return build_blocks(pipeline, concurrency=concurrency, max_queue=max_queue)
+    return build_blocks(
+        pipeline,
+        concurrency=concurrency,
+        max_queue=max_queue,
+        runs_dir=runs_dir,
+        verdicts=verdicts,
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -77,9 +92,12 @@ def serve(
     *,
     block: bool = True,
     pipeline: Pipeline | None = None,
+    runs_dir: Path | None = None,
+    verdicts: Path | None = None,
 ) -> gr.Blocks:
     """Start the UI on http://host:port. With ``block=False`` the server runs in a background
-    thread and the running app is returned (call ``.close()`` to stop it)."""
+    thread and the running app is returned (call ``.close()`` to stop it). ``runs_dir`` and
+    ``verdicts``: see :func:`build_app`."""
     check_bind(host, allow_remote)
     auth = login_from_env()
     if auth is None and not is_loopback(host):
@@ -91,7 +109,7 @@ def serve(
     from rag.pipeline import Pipeline
     from ui.app import launch_style
 
-    app = build_app(pipeline or Pipeline.open(settings))
+    app = build_app(pipeline or Pipeline.open(settings), runs_dir=runs_dir, verdicts=verdicts)
     try:
         app.launch(
             server_name=host,
