@@ -100,6 +100,11 @@ class SentenceTransformerEmbedder:
         )
         return int(getter())
 
+    def preload(self) -> None:
+        """Start loading a cached ONNX export in the background; a cold ``planqa ask`` calls it
+        first so the ~2 s load (which releases the GIL) overlaps its imports."""
+        self._cached_query_encoder()
+
     @property
     def query_backend(self) -> str:
         """Which runtime ``embed_queries`` uses, "onnx" or "torch" (decided on first use)."""

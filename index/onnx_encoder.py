@@ -41,6 +41,12 @@ CHECK_TEXTS = (
 )
 
 
+#: One loaded encoder per export and length per process: a CLI command can start loading it before
+#: its heavy imports (see ui.cli.ask_command), and the index then picks up the same instance.
+_LOADED: dict[tuple[str, str, int], OnnxQueryEncoder] = {}
+_LOADED_LOCK = threading.Lock()
+
+
 class OnnxUnavailable(Exception):
     """The model cannot be served by ONNX Runtime here; the caller keeps the torch path."""
 
@@ -140,7 +146,11 @@ class OnnxQueryEncoder:
             model_dir
         ):
             return None
-        return cls(directory, info, max_length, background=True)
+        key = (str(directory), info.fingerprint, max_length)
+        with _LOADED_LOCK:
+            if key not in _LOADED:
+                _LOADED[key] = cls(directory, info, max_length, background=True)
+            return _LOADED[key]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if self.info.lowercase:

@@ -62,6 +62,15 @@ def load_settings(index: Path | None = None, **overrides: Any):
     return Settings(**values)
 
 
+def preload_query_encoder(settings: Any) -> None:
+    """Cold starts: begin loading the query encoder while the answering stack is imported."""
+    from index.embedder import make_embedder
+
+    preload = getattr(make_embedder(settings, progress=False), "preload", None)
+    if preload is not None:
+        preload()
+
+
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -242,12 +251,15 @@ def ask_command(
     Example: planqa ask "哪个区规划了集成电路测试产业园？"
     """
     from corpus.errors import InputError, PlanqaError
-    from rag.pipeline import Pipeline
 
     with user_errors():
         if (question is None) == (questions is None):
             raise InputError("give either a QUESTION or --questions FILE.jsonl")
-        pipeline = Pipeline.open(load_settings(index))
+        settings = load_settings(index)
+        preload_query_encoder(settings)
+        from rag.pipeline import Pipeline
+
+        pipeline = Pipeline.open(settings)
         if question is not None:
             answer = pipeline.ask(question, mode=mode, region=region)
             typer.echo(
