@@ -22,13 +22,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 import pytest
+from html_checks import assert_no_active_content as assert_inert
 from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -54,26 +54,6 @@ IC_QUESTION_TRADITIONAL = "哪個區規劃了集成電路測試產業園？"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[tuple[str, list[tuple[str, str | None]]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found.append((tag, attrs))
-
-
-def assert_inert(markup: str) -> None:
-    """No element or attribute from data can run: no script-bearing tags, handlers or URLs."""
-    parser = _Tags()
-    parser.feed(markup)
-    for tag, attrs in parser.found:
-        assert tag not in {"script", "img", "iframe", "object", "embed", "svg", "style", "link"}
-        for name, value in attrs:
-            assert not name.startswith("on"), f"event handler {name} on <{tag}>"
-            assert not (value or "").strip().lower().startswith("javascript:")
 
 
 def assert_cited_or_refused(answer: Answer, documents: dict[str, Any]) -> None:

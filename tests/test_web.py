@@ -8,12 +8,12 @@ from __future__ import annotations
 import csv
 import html
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pytest
+from html_checks import start_tags
 
 from corpus.chunking import Chunk
 from corpus.documents import Document, DocumentMeta
@@ -50,22 +50,9 @@ OUR_TAGS = {
 OUR_ATTRIBUTES = {"class", "id", "href", "target", "rel", "data-pos"}
 
 
-class TagCollector(HTMLParser):
-    """Every start tag and attribute in a piece of HTML, as a browser's parser would see them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, attrs))
-
-
 def assert_inert(markup: str) -> None:
     """Only our own tags and attributes: the XSS strings are text, not elements."""
-    parser = TagCollector()
-    parser.feed(markup)
-    for tag, attrs in parser.tags:
+    for tag, attrs in start_tags(markup):
         assert tag in OUR_TAGS, f"unexpected <{tag}> in output"
         for name, value in attrs:
             assert name in OUR_ATTRIBUTES, f"unexpected attribute {name}={value!r} on <{tag}>"
