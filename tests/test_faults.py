@@ -244,29 +244,17 @@ def references(corpora: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.mark.slow
-def test_killed_full_rebuild_leaves_the_previous_index(
-    corpora: dict[str, Path], references: dict, tmp_path: Path
+@pytest.mark.parametrize("rebuild", [True, False], ids=["full-rebuild", "incremental-update"])
+def test_killed_build_leaves_the_previous_index(
+    corpora: dict[str, Path], references: dict, tmp_path: Path, rebuild: bool
 ) -> None:
+    """For the incremental update, also the proof that an update equals a full rebuild:
+    ``after`` is the full build."""
     check_kills(
         references["old"],
         corpora["new"],
         tmp_path / "index",
-        rebuild=True,
-        before=references["old-fingerprint"],
-        after=references["new-fingerprint"],
-    )
-
-
-@pytest.mark.slow
-def test_killed_incremental_update_leaves_the_previous_index(
-    corpora: dict[str, Path], references: dict, tmp_path: Path
-) -> None:
-    """Also the proof that an update equals a full rebuild: ``after`` is the full build."""
-    check_kills(
-        references["old"],
-        corpora["new"],
-        tmp_path / "index",
-        rebuild=False,
+        rebuild=rebuild,
         before=references["old-fingerprint"],
         after=references["new-fingerprint"],
     )
