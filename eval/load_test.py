@@ -36,6 +36,7 @@ from urllib.parse import urlparse
 
 from corpus.errors import InputError
 from eval.gold import BUNDLED_DEV_GOLD, load_gold
+from eval.process_memory import proc_status_mb
 
 #: Seconds one request may take before it counts as an error (a queued request waits its turn).
 REQUEST_TIMEOUT_S = 300.0
@@ -63,15 +64,8 @@ class LoadResult:
 
 def rss_mb(pid: int | None) -> float | None:
     """Resident memory of ``pid`` in MiB (``VmRSS`` from /proc; None where that is missing)."""
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    value = proc_status_mb(pid) if pid is not None else None
+    return round(value, 1) if value is not None else None
 
 
 def percentile(values: Sequence[float], q: float) -> float:

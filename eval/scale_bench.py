@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from corpus.settings import Settings
+from eval.bench import directory_bytes
 from eval.metrics import percentile
+from eval.process_memory import proc_status_mb
 from eval.scale import (
     DEFAULT_SCALE_DIR,
     NEWS_REGION_PREFIX,
@@ -61,24 +63,15 @@ Progress = Callable[[str], None]
 
 
 def _rss_mb(field: str = "VmRSS") -> float:
-    """Current (VmRSS) or peak (VmHWM) resident memory of this process, from /proc."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return math.nan
+    """Current (VmRSS) or peak (VmHWM) resident memory of this process."""
+    value = proc_status_mb("self", field)
+    return math.nan if value is None else value
 
 
 def _reset_peak_rss() -> None:
     """Linux resets VmHWM to the current RSS on "5" > clear_refs, so each size gets its own peak."""
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-
-
-def _directory_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def _latency(fn: Callable[[str], Any], questions: Sequence[str], repeats: int) -> dict[str, float]:
@@ -123,7 +116,7 @@ def bench_text_size(
         )
         stages = report.stages
         n = report.chunks
-        index_bytes = _directory_bytes(bench_settings.resolved_index_dir)
+        index_bytes = directory_bytes(bench_settings.resolved_index_dir)
         say(f"{target:,} chunks: opening and searching")
         started = time.perf_counter()
         searcher = HybridSearcher.open(bench_settings, embedder=embedder)
