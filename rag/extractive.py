@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from corpus.chunking import split_sentences
 from corpus.settings import Settings
@@ -38,6 +39,11 @@ MIN_SENTENCE_CHARS = 6
 MAX_QUOTE_CHARS = 120
 _CLAUSE_END = re.compile(r"[，,、：:]")
 _NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿]+[个家所项条座]")
+#: A number as plans write it (85, 32.5, 5-10, 五, 两), before its unit.
+_QUANTITY = (
+    r"(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千]+)"
+    r"(?:\s*[-—～~至到]\s*(?:\d+(?:\.\d+)?|[一二三四五六七八九十]+))?\s*[万亿]?\s*"
+)
 _SPACES = re.compile(r"\s+")
 
 
@@ -94,7 +100,8 @@ class ExtractiveAnswerer:
             chunk = hit.chunk
             passage_cov, _ = self.coverage(f"{chunk.chapter}\n{chunk.text}", weights)
             prior = 1.0 / (rank + 1)
-            for start, end in self._answer_spans(chunk.text, chunk.start, weights):
+            spans = self._answer_spans(chunk.text, chunk.start, weights, question.answer_units)
+            for start, end in spans:
                 sentence = chunk.text[start - chunk.start : end - chunk.start]
                 if len(sentence.strip()) < MIN_SENTENCE_CHARS:
                     continue
@@ -104,13 +111,13 @@ class ExtractiveAnswerer:
                     + PASSAGE_WEIGHT * passage_cov
                     + RANK_PRIOR_WEIGHT * prior
                 )
-                if question.asks_number and _NUMBER.search(sentence):
-                    score += NUMBER_BONUS
+                if question.asks_number:
+                    score += NUMBER_BONUS * _number_fit(sentence, question.answer_units)
                 scored.append(ScoredSentence(score, passage_cov, rank, start, end, covered))
         return sorted(scored, key=lambda s: (-s.score, s.hit_rank, s.start))
 
     def _answer_spans(
-        self, text: str, offset: int, weights: dict[str, float]
+        self, text: str, offset: int, weights: dict[str, float], units: tuple[str, ...] = ()
     ) -> list[tuple[int, int]]:
         """Sentences, with long ones narrowed to their best run of clauses (exact offsets kept).
 
@@ -122,11 +129,17 @@ class ExtractiveAnswerer:
             if end - start <= MAX_QUOTE_CHARS:
                 spans.append((start, end))
                 continue
-            spans.append(self._best_clause_window(text, offset, start, end, weights))
+            spans.append(self._best_clause_window(text, offset, start, end, weights, units))
         return spans
 
     def _best_clause_window(
-        self, text: str, offset: int, start: int, end: int, weights: dict[str, float]
+        self,
+        text: str,
+        offset: int,
+        start: int,
+        end: int,
+        weights: dict[str, float],
+        units: tuple[str, ...],
     ) -> tuple[int, int]:
         cuts = [start] + [
             offset + m.end() for m in _CLAUSE_END.finditer(text, start - offset, end - offset)
@@ -138,7 +151,7 @@ class ExtractiveAnswerer:
                 if cuts[j] - cuts[i] > MAX_QUOTE_CHARS:
                     break
                 window = text[cuts[i] - offset : cuts[j] - offset]
-                score = self.coverage(window, weights)[0] + (0.05 if _NUMBER.search(window) else 0)
+                score = self.coverage(window, weights)[0] + 0.05 * _number_fit(window, units)
                 if score > best_score:
                     best, best_score = (cuts[i], cuts[j]), score
         return best
@@ -213,6 +226,24 @@ class ExtractiveAnswerer:
             if other.covered - first.covered and other.score >= 0.8 * first.score:
                 return sorted([first, other], key=lambda s: (s.hit_rank, s.start))
         return [first]
+
+
+def _number_fit(text: str, units: tuple[str, ...]) -> float:
+    """How well ``text`` can answer "how many/much": with the unit the question asks for (几位,
+    多大比例), 2 for a number in that unit and 0 otherwise; without one, 1 for any number.
+
+    The unit is what tells the answer apart in planning prose, where every sentence has numbers:
+    "请来了几位诺奖获得者" is answered by "引进了5名诺贝尔奖得主", not by the patent count
+    beside it.
+    """
+    if units:
+        return 2.0 if _unit_number(units).search(text) else 0.0
+    return 1.0 if _NUMBER.search(text) else 0.0
+
+
+@lru_cache(maxsize=64)
+def _unit_number(units: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(_QUANTITY + "(?:" + "|".join(map(re.escape, units)) + ")")
 
 
 def _bigram_share(keywords: str, text: str) -> float:

@@ -17,7 +17,7 @@ from rag.answer import ANSWER_MODES, Answer
 from rag.extractive import ExtractiveAnswerer
 from rag.question import QuestionAnalysis, QuestionAnalyzer
 from rag.reranker import make_reranker
-from rag.retriever import PlanqaRetriever
+from rag.retrieval import PassageRetriever
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Pipeline:
     def __init__(self, settings: Settings, searcher: HybridSearcher, chat_model=None) -> None:
         self.settings = settings
         self.searcher = searcher
-        self.retriever = PlanqaRetriever(
+        self.retriever = PassageRetriever(
             searcher=searcher,
             k=settings.answer_passages,
             reranker=make_reranker(settings),

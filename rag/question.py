@@ -24,6 +24,15 @@ _ASKS_LIST = re.compile(r"哪些|有哪|包括什么|分别")
 _COMPARES = re.compile(
     r"相比|比较|更高|更多|更大|更低|更少|哪边|谁|都提出|两个地区|共同|差距|相差|之差"
 )
+#: "几位/多少家/几所…": the counting word the answer's number carries.
+_COUNTED = re.compile(r"(?:几|多少)\s*([位名人家所条项座处个件台辆套批次倍])")
+#: Words for which one unit stands: a person is counted as 人, 位 or 名 alike.
+_SAME_COUNT = ("人", "位", "名")
+_ASKS_AMOUNT = re.compile(r"多少|多大|几")
+_ASKS_SHARE = re.compile(r"比例|比重|占比|百分之|百分点|率")
+_ASKS_AREA = re.compile(r"面积|平方公里|平方米|亩|公顷")
+SHARE_UNITS = ("%", "％", "百分点")
+AREA_UNITS = ("平方公里", "平方米", "万亩", "亩", "公顷")
 #: Tokens that shape a question but never appear in its answer.
 QUESTION_WORDS = frozenset(
     """哪个 哪些 哪里 哪边 哪 个 些 什么 多少 几 是否 如何 怎样 怎么 谁
@@ -45,6 +54,9 @@ class QuestionAnalysis:
     asks_list: bool
     compares: bool
     keywords: tuple[str, ...]
+    #: Units the answer's number must carry ("几位" → 人/位/名, "多大比例" → %); empty when the
+    #: question does not say (a money amount may be written 700亿 or 700亿元).
+    answer_units: tuple[str, ...] = ()
 
 
 class QuestionAnalyzer:
@@ -69,6 +81,7 @@ class QuestionAnalyzer:
             asks_list=bool(_ASKS_LIST.search(text)),
             compares=len(regions) >= 2 or (bool(_COMPARES.search(text)) and len(regions) != 1),
             keywords=self.keywords(text),
+            answer_units=answer_units(text),
         )
 
     def keywords(self, text: str) -> tuple[str, ...]:
@@ -100,3 +113,24 @@ class QuestionAnalyzer:
         if regions and len(content) <= 1 and previous.keywords:
             text = text + " " + "".join(previous.keywords)
         return text
+
+
+def answer_units(question: str) -> tuple[str, ...]:
+    """The units a numeric answer to ``question`` is written with, when the wording fixes them.
+
+    >>> answer_units("请来了几位诺奖获得者？"), answer_units("多大比例的幼儿园由政府举办？")
+    (('人', '位', '名'), ('%', '％', '百分点'))
+    >>> answer_units("实际利用外资累计多少？")
+    ()
+    """
+    counted = _COUNTED.search(question)
+    if counted:
+        unit = counted.group(1)
+        return _SAME_COUNT if unit in _SAME_COUNT else (unit,)
+    if not _ASKS_AMOUNT.search(question):
+        return ()
+    if _ASKS_SHARE.search(question):
+        return SHARE_UNITS
+    if _ASKS_AREA.search(question):
+        return AREA_UNITS
+    return ()

@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from corpus.chunking import Chunk
 from corpus.settings import Settings
+from index.search import Hit
 from rag.answer import NOT_FOUND
 from rag.pipeline import Conversation, Pipeline
+from rag.question import AREA_UNITS, SHARE_UNITS, answer_units
+from rag.retrieval import PassageRetriever
 from rag.retriever import PlanqaRetriever
 from ui.cli import app
 
@@ -80,13 +84,46 @@ def test_region_filter_applies_to_answers(pipeline: Pipeline) -> None:
 
 
 def test_langchain_retriever_returns_documents_with_metadata(pipeline: Pipeline) -> None:
-    retriever = PlanqaRetriever(searcher=pipeline.searcher, k=3)
+    retriever = PlanqaRetriever(passages=PassageRetriever(pipeline.searcher, k=3))
     documents = retriever.invoke("集成电路测试产业园")
     assert len(documents) == 3
     for document in documents:
         assert {"doc", "region", "chapter", "start", "end", "score"} <= set(document.metadata)
         text = pipeline.searcher.documents[document.metadata["doc"]].text
         assert text[document.metadata["start"] : document.metadata["end"]] == document.page_content
+
+
+def test_pipeline_and_langchain_read_the_same_retrieval(pipeline: Pipeline) -> None:
+    question = "集成电路测试产业园"
+    documents = pipeline.retriever.as_langchain().invoke(question, k=4)
+    assert [d.id for d in documents] == [h.chunk.id for h in pipeline.retriever.hits(question, 4)]
+
+
+@pytest.mark.parametrize(
+    ("question", "units"),
+    [
+        ("请来了几位诺奖获得者？", ("人", "位", "名")),
+        ("新增几家企业登陆资本市场？", ("家",)),
+        ("多大比例的幼儿园由政府举办？", SHARE_UNITS),
+        ("拿出多大面积的生态空间？", AREA_UNITS),
+        ("实际利用外资累计多少？", ()),  # 亿美元 or 亿: the wording does not fix it
+        ("哪个区的增长率最高？", ()),
+    ],
+)
+def test_answer_units_follow_the_wording(question: str, units: tuple[str, ...]) -> None:
+    assert answer_units(question) == units
+
+
+def test_a_number_in_the_asked_unit_beats_more_shared_words(pipeline: Pipeline) -> None:
+    """The patent sentence shares 十二五 with the question; only the other one answers it."""
+    text = (
+        "“十二五”期间,全区有效发明专利从109件上升到544件。五年间,高新区累计引进了5名诺贝尔奖得主。"
+    )
+    chunk = Chunk("c0", "x.txt", "某高新区", "规划", "一、人才", 0, len(text), text)
+    analysis = pipeline.analyzer.analyse("“十二五”期间请来了几位诺奖获得者？")
+    hits = [Hit(chunk=chunk, score=1.0, retriever="t")]
+    best = pipeline.extractive.score_sentences(analysis, hits)[0]
+    assert text[best.start : best.end].endswith("引进了5名诺贝尔奖得主。")
 
 
 def test_cli_ask_single_and_batch(
