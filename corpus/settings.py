@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     #: Query embeddings: "auto" uses ONNX Runtime when the model exports and checks out (see
     #: index/onnx_encoder.py), else torch; "onnx" insists on it; "torch" never tries it.
     embedding_backend: Literal["auto", "onnx", "torch"] = "auto"
+    #: Passage embeddings (indexing): "torch" (sentence-transformers), "onnx" (the same checked
+    #: export as queries; torch's vectors, so it shares torch's model id and falls back to torch
+    #: for a model that cannot be exported) or "onnx-int8" (dynamic int8 quantisation of that
+    #: export: ~1.4× faster here but other vectors, so its indexes and cached vectors are kept
+    #: apart). "onnx" is the default because it measured as fast as torch without importing it;
+    #: int8 lost dev-set recall (eval/backend_bench.py, docs/scaling.md "Embedding backends").
+    passage_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
     #: Passage vectors cached by model and text in CACHE_DIR/embeddings.sqlite3, so re-indexing
     #: (even --rebuild, or a document whose offsets shifted) never re-embeds unchanged text.
     embedding_cache: bool = True

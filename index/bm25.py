@@ -42,9 +42,11 @@ class BM25Index:
         doc_len: np.ndarray,
         k1: float = K1,
         b: float = B,
+        token_ids: dict[str, int] | None = None,
     ) -> None:
         self.vocab = vocab
-        self.token_ids = {token: i for i, token in enumerate(vocab)}
+        #: Passed in by updates that have it already (~0.1 s to rebuild at 200K tokens).
+        self.token_ids = token_ids or {token: i for i, token in enumerate(vocab)}
         self.indptr = indptr
         self.rows = rows
         self.tf = tf
@@ -66,8 +68,8 @@ class BM25Index:
         """A new index with ``tokenized`` chunks added as rows ``size``, ``size + 1``, ...
 
         New entries go to the end of their token's column (their rows are larger than any
-        existing row, so columns stay sorted); existing entries only shift by the number of new
-        entries in earlier columns. Cost: linear in the existing entries, all in numpy.
+        existing row, so columns stay sorted): one ``np.insert`` per array, whose cost is a copy
+        of the existing entries (~0.1 s at 100K chunks, 13M entries).
         """
         vocab = list(self.vocab)
         token_ids = dict(self.token_ids)
@@ -85,58 +87,43 @@ class BM25Index:
                 new_rows.append(self.size + offset)
                 new_cols.append(col)
                 new_tf.append(count)
-        n_cols = len(vocab)
-        old_counts = np.diff(self.indptr)
-        old_counts = np.concatenate([old_counts, np.zeros(n_cols - len(old_counts), np.int64)])
+        old_n = int(self.indptr[-1])
+        # Old column starts and ends, with the new columns starting and ending at the end.
+        starts = np.concatenate([self.indptr, np.full(len(vocab) - len(self.vocab), old_n)])
         cols = np.asarray(new_cols, dtype=np.int64)
         order = np.lexsort((np.asarray(new_rows, dtype=np.int64), cols))
         cols = cols[order]
-        add_counts = np.bincount(cols, minlength=n_cols).astype(np.int64)
-        indptr = np.zeros(n_cols + 1, dtype=np.int64)
-        np.cumsum(old_counts + add_counts, out=indptr[1:])
-        total = int(indptr[-1])
-        rows = np.empty(total, dtype=np.int32)
-        tf = np.empty(total, dtype=np.float32)
-        # Old entry j of column c moves by the number of new entries in columns before c.
-        added_before = np.concatenate([[0], np.cumsum(add_counts)[:-1]])
-        old_n = int(self.indptr[-1])
-        if old_n:
-            shift = np.repeat(added_before[: len(self.indptr) - 1], np.diff(self.indptr))
-            target = np.arange(old_n, dtype=np.int64) + shift
-            rows[target] = self.rows
-            tf[target] = self.tf
-        if len(cols):
-            # New entry: after its column's old entries, in row order within the column.
-            rank = np.arange(len(cols)) - np.repeat(
-                np.concatenate([[0], np.cumsum(add_counts)[:-1]]), add_counts
-            )
-            target = indptr[cols] + old_counts[cols] + rank
-            rows[target] = np.asarray(new_rows, dtype=np.int32)[order]
-            tf[target] = np.asarray(new_tf, dtype=np.float32)[order]
+        # np.insert keeps the order of entries inserted at one position: row order.
+        rows = np.insert(np.asarray(self.rows), starts[cols + 1], np.asarray(new_rows)[order])
+        tf = np.insert(np.asarray(self.tf), starts[cols + 1], np.asarray(new_tf)[order])
+        added = np.bincount(cols, minlength=len(vocab))
+        indptr = starts + np.concatenate([[0], np.cumsum(added)])
         doc_len = np.concatenate([np.asarray(self.doc_len, dtype=np.int32), lengths])
-        return BM25Index(vocab, indptr, rows, tf, doc_len, self.k1, self.b)
+        return BM25Index(vocab, indptr, rows, tf, doc_len, self.k1, self.b, token_ids)
 
     def kept(self, keep_rows: np.ndarray) -> BM25Index:
         """A new index holding only ``keep_rows`` (ascending), renumbered 0..len-1 in that order."""
         keep_rows = np.asarray(keep_rows, dtype=np.int64)
         if len(keep_rows) == self.size:
             return self
-        new_number = np.full(self.size, -1, dtype=np.int64)
-        new_number[keep_rows] = np.arange(len(keep_rows))
-        mapped = new_number[self.rows]
-        live = mapped >= 0
-        col_of_entry = np.repeat(np.arange(len(self.indptr) - 1), np.diff(self.indptr))
-        counts = np.bincount(col_of_entry[live], minlength=len(self.indptr) - 1)
-        indptr = np.zeros(len(self.indptr), dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
+        keep = np.zeros(self.size, dtype=bool)
+        keep[keep_rows] = True
+        live = keep[self.rows]
+        rows = np.asarray(self.rows)[live]
+        # A kept row moves down by the number of dropped rows before it.
+        rows -= np.cumsum(~keep, dtype=np.int32)[rows]
+        dropped_entries = np.flatnonzero(~live)
+        dropped_cols = np.searchsorted(self.indptr, dropped_entries, side="right") - 1
+        dropped = np.bincount(dropped_cols, minlength=len(self.indptr) - 1)
         return BM25Index(
             self.vocab,
-            indptr,
-            mapped[live].astype(np.int32),
+            self.indptr - np.concatenate([[0], np.cumsum(dropped)]),
+            rows,
             np.asarray(self.tf)[live],
             np.asarray(self.doc_len)[keep_rows],
             self.k1,
             self.b,
+            self.token_ids,
         )
 
     # ----------------------------------------------------------------- scoring

@@ -5,12 +5,15 @@ their old order, so their rows stay), their vectors (the store just drops the ro
 removed documents and appends the new ones) and their BM25 entries (the term-frequency arrays are
 merged, not rebuilt; see index/bm25.py). Only new or changed documents are chunked, tokenised and
 embedded, and even then a chunk whose id (document, span, text) is already stored is not
-re-embedded. That is what keeps adding a document to a 100K-chunk index within seconds (numbers in
-docs/scaling.md). When no document and no setting changed, nothing is written at all.
+re-embedded. The store writes only the new rows and hard-links the rest (index/store.py), and
+``planqa index --add`` reads the index without its texts. That is what keeps adding a document to a
+100K-chunk index within seconds (numbers in docs/scaling.md). When no document and no setting
+changed, nothing is written at all.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -27,9 +30,16 @@ from corpus.errors import DocumentError, IndexStoreError
 from corpus.loader import LoadProblem, load_corpus
 from corpus.settings import Settings
 from index.bm25 import BM25Index
-from index.embedder import Embedder, make_embedder
+from index.embedder import Embedder, make_embedder, passage_backend_of
 from index.embedding_cache import open_embedding_cache
-from index.store import FORMAT_VERSION, IndexContents, IndexStore, planqa_version
+from index.store import (
+    FORMAT_VERSION,
+    IndexStore,
+    StoredVersion,
+    catalogue_entry,
+    document_meta,
+    planqa_version,
+)
 from index.text_tokenizer import ChineseTokenizer
 from index.traditional import to_simplified
 from index.vectorstore import (
@@ -50,7 +60,9 @@ class BuildReport:
     reused: int
     seconds: float
     up_to_date: bool = False
-    #: Seconds per stage (chunk, embed, bm25, vectors, write), for benchmarks.
+    #: Why an existing index was not updated but replaced (damaged, another format or model).
+    rebuilt_because: str = ""
+    #: Seconds per stage (load, chunk, embed_and_store, bm25, write), for benchmarks.
     stages: dict[str, float] = field(default_factory=dict)
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -82,8 +94,11 @@ def lexical_text(chunk: Chunk) -> str:
     return f"{chunk.chapter}\n{chunk.text}"
 
 
-def region_vocabulary(documents: list[Document]) -> list[str]:
-    return sorted({name for d in documents for name in d.meta.region_names})
+def region_vocabulary(catalogue: list[dict[str, Any]]) -> list[str]:
+    """Region names and aliases of the catalogued documents (their ``meta.region_names``)."""
+    return sorted(
+        {name for entry in catalogue for name in (entry["region"], *entry["aliases"]) if name}
+    )
 
 
 def settings_fingerprint(settings: Settings, embedder: Embedder) -> dict[str, Any]:
@@ -108,7 +123,10 @@ def check_compatible(manifest: dict[str, Any], settings: Settings, embedder: Emb
         for key, value in wanted.items():
             if found.get(key) != value:
                 hint = ""
-                if section == "embedding":
+                built = passage_backend_of(str(found.get("model_id")), embedder.model_id)
+                if section == "embedding" and built is not None:  # other passage vectors only
+                    hint = f", or set PLANQA_PASSAGE_BACKEND={built!r} to use it as built"
+                elif section == "embedding":
                     hint = (
                         f", or set PLANQA_EMBEDDING_MODEL={found.get('model')!r} to use it as built"
                     )
@@ -174,21 +192,14 @@ def add_documents(
     if not loaded.documents:
         details = "; ".join(p.reason for p in loaded.problems) or "no supported files"
         raise DocumentError(f"nothing to add ({details})")
-    embedder = embedder or make_embedder(settings, progress=progress)
-    store = IndexStore(settings.resolved_index_dir)
-    previous = store.load(settings=settings)
-    check_compatible(previous.manifest, settings, embedder)
-    incoming = {d.name: d for d in loaded.documents}
-    documents = [incoming.pop(d.name, d) for d in previous.documents.values()]
-    documents.extend(incoming.values())
     return build_from_documents(
         settings,
-        documents,
+        loaded.documents,
         embedder=embedder,
         progress=progress,
         problems=loaded.problems,
         started=started,
-        previous=previous,
+        add=True,
     )
 
 
@@ -198,78 +209,90 @@ def build_from_documents(
     *,
     embedder: Embedder | None = None,
     rebuild: bool = False,
+    add: bool = False,
     progress: bool = True,
     problems: list[LoadProblem] | None = None,
     started: float | None = None,
-    previous: IndexContents | None = None,
 ) -> BuildReport:
-    """Index exactly ``documents``, reusing what the current index already has of them."""
+    """Index exactly ``documents``, reusing what the current index already has of them; with
+    ``add``, index them besides the current index's other documents (which must exist)."""
     started = time.perf_counter() if started is None else started
     store = IndexStore(settings.resolved_index_dir)
     embedder = embedder or make_embedder(settings, progress=progress)
     fingerprint = settings_fingerprint(settings, embedder)
-    if previous is None:
-        previous = _previous_contents(store, settings, embedder, rebuild)
+    clock = time.perf_counter()
+    rebuilt_because = ""
+    if add:
+        previous: StoredVersion | None = store.load_for_update(settings)
+        check_compatible(previous.manifest, settings, embedder)
+    else:
+        previous, rebuilt_because = _previous_version(store, settings, embedder, rebuild)
+        if rebuilt_because and progress:
+            print(f"planqa: building the index anew: {rebuilt_because}", file=sys.stderr)
+    load_seconds = time.perf_counter() - clock
     old_docs = {} if previous is None else previous.documents
-    new_hashes = {d.name: d.sha256 for d in documents}
-    old_hashes = {name: d.sha256 for name, d in old_docs.items()}
+    incoming = {d.name: d for d in documents}
+    old_hashes = {name: entry["sha256"] for name, entry in old_docs.items()}
+    new_hashes = {**(old_hashes if add else {}), **{n: d.sha256 for n, d in incoming.items()}}
     report = BuildReport(
         index_dir=str(store.directory),
-        documents=len(documents),
+        documents=len(new_hashes),
         chunks=0,
         embedded=0,
         reused=0,
         seconds=0.0,
+        rebuilt_because=rebuilt_because,
+        stages={"load": load_seconds},
         added=sorted(set(new_hashes) - set(old_hashes)),
         changed=sorted(n for n in new_hashes if n in old_hashes and old_hashes[n] != new_hashes[n]),
         removed=sorted(set(old_hashes) - set(new_hashes)),
         problems=list(problems or []),
     )
     unchanged = {
-        d.name
-        for d in documents
-        if d.name in old_docs
-        and old_docs[d.name].sha256 == d.sha256
-        and old_docs[d.name].meta == d.meta
+        name
+        for name, d in incoming.items()
+        if old_hashes.get(name) == d.sha256 and document_meta(old_docs[name]) == d.meta
     }
+    if add:
+        unchanged |= old_docs.keys() - incoming.keys()
     if previous is not None and unchanged == set(old_docs) == set(new_hashes):
         report.up_to_date = True
         store.tidy()
-        report.chunks = len(previous.chunks)
+        report.chunks = len(previous.chunk_ids)
         report.seconds = time.perf_counter() - started
         return report
 
     clock = time.perf_counter()
-    kept_rows = (
-        np.zeros(0, dtype=np.int64)
-        if previous is None
-        else np.asarray(
-            [row for row, c in enumerate(previous.chunks) if c.doc in unchanged], dtype=np.int64
-        )
-    )
-    tokenizer = ChineseTokenizer(region_vocabulary(documents))
-    kept = [] if previous is None else [previous.chunks[r] for r in kept_rows]
-    fresh = chunk_documents([d for d in documents if d.name not in unchanged], settings)
+    # The new version's rows: the previous rows it keeps, in order, then new ones.
+    new_documents = [d for d in incoming.values() if d.name not in unchanged]
+    fresh = chunk_documents(new_documents, settings)
+    per_document = Counter(c.doc for c in fresh)
+    kept_documents = np.fromiter((n in unchanged for n in old_docs), bool, len(old_docs))
+    # Kept documents keep their entries: their chunks stay theirs even when rows move below.
+    catalogue = [entry for name, entry in old_docs.items() if name in unchanged]
+    catalogue += [catalogue_entry(d, per_document[d.name]) for d in new_documents]
+    old_chunk_docs = [] if previous is None else previous.chunk_docs
+    keep = np.fromiter((d in unchanged for d in old_chunk_docs), bool, len(old_chunk_docs))
+    tokenizer = ChineseTokenizer(region_vocabulary(catalogue))
     if previous is not None:
         # New or dropped region words re-segment only the chunks that contain them: those
         # move to the end with the fresh ones (their vectors are reused, not re-embedded).
         old_words = set(previous.manifest["tokenizer"]["user_words"])
         changed_words = old_words ^ set(tokenizer.user_words)
         if changed_words:
-            moved = _containing(kept, changed_words)
-            if moved:
-                moved_set = set(moved)
-                fresh = [kept[i] for i in moved] + fresh
-                kept_rows = np.delete(kept_rows, moved)
-                kept = [c for i, c in enumerate(kept) if i not in moved_set]
-    chunks = kept + fresh
+            candidates = previous.chunks_mentioning(changed_words)
+            moved = _containing(candidates, keep, changed_words)
+            fresh = [candidates[row] for row in moved] + fresh
+            keep[moved] = False
+    kept_rows = np.flatnonzero(keep)
+    report.chunks = len(kept_rows) + len(fresh)
     report.stages["chunk"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     vectors, report.embedded = _update_vectors(
-        settings, embedder, previous, kept, fresh, len(chunks), progress
+        settings, embedder, previous, keep, fresh, report.chunks, progress
     )
-    report.reused = len(chunks) - report.embedded
+    report.reused = report.chunks - report.embedded
     report.stages["embed_and_store"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -280,7 +303,6 @@ def build_from_documents(
         bm25 = BM25Index.build(fresh_tokens)
     report.stages["bm25"] = time.perf_counter() - clock
 
-    per_document = Counter(c.doc for c in chunks)
     manifest = {
         "format": FORMAT_VERSION,
         "planqa_version": planqa_version(),
@@ -289,52 +311,56 @@ def build_from_documents(
         "dimension": embedder.dimension,
         "tokenizer": {"signature": tokenizer.signature, "user_words": list(tokenizer.user_words)},
         "vector_index": vectors.describe(),
-        "counts": {"documents": len(documents), "chunks": len(chunks)},
-        "documents": [
-            {
-                "file": d.name,
-                "sha256": d.sha256,
-                "region": d.meta.region,
-                "title": d.meta.title,
-                "chunks": per_document[d.name],
-            }
-            for d in documents
-        ],
+        "counts": {"documents": len(catalogue), "chunks": report.chunks},
+        "documents": catalogue,
     }
     clock = time.perf_counter()
-    store.write(manifest, documents, chunks, vectors, bm25)
+    store.write(
+        manifest,
+        vectors,
+        bm25,
+        documents=new_documents,
+        chunks=fresh,
+        previous=previous,
+        kept_documents=kept_documents,
+        kept_chunks=keep,
+    )
     report.stages["write"] = time.perf_counter() - clock
     if vectors.backend == "milvus":
         vectors.drop_others(settings.milvus_collection)  # type: ignore[attr-defined]
-    report.chunks = len(chunks)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _containing(chunks: list[Chunk], words: set[str]) -> list[int]:
-    """Positions of chunks whose normalised lexical text contains any of ``words``.
+def _containing(candidates: dict[int, Chunk], keep: np.ndarray, words: set[str]) -> list[int]:
+    """The kept rows among ``candidates`` whose lexical text contains any of ``words``.
 
     Normalising 100K chunks costs seconds, so the raw text is searched for the words as they
-    are (C-speed substring tests, ~0.1 s at 100K). A word written differently in an old chunk
-    (traditional or full-width characters) is re-segmented only by ``planqa index --rebuild``.
+    are (the store finds the candidates by a byte search of its rows). A word written
+    differently in an old chunk (traditional or full-width characters) is re-segmented only by
+    ``planqa index --rebuild``.
     """
     return [
-        i for i, chunk in enumerate(chunks) if any(word in lexical_text(chunk) for word in words)
+        row
+        for row, chunk in sorted(candidates.items())
+        if keep[row] and any(word in lexical_text(chunk) for word in words)
     ]
 
 
-def _previous_contents(
+def _previous_version(
     store: IndexStore, settings: Settings, embedder: Embedder, rebuild: bool
-) -> IndexContents | None:
-    """The current index when it can be reused; a damaged or incompatible one is simply replaced."""
+) -> tuple[StoredVersion | None, str]:
+    """The current index when it can be reused, else None and why not: a damaged or
+    incompatible index is simply replaced. It is loaded in full, texts and all, as a search
+    would load it, so whatever a search refuses is rebuilt here rather than carried over."""
     if rebuild or not store.exists():
-        return None
+        return None, ""
     try:
         contents = store.load(settings=settings)
         check_compatible(contents.manifest, settings, embedder)
-    except IndexStoreError:
-        return None
-    return contents
+    except IndexStoreError as exc:
+        return None, str(exc)
+    return StoredVersion.of(contents), ""
 
 
 def vector_record(chunk: Chunk) -> VectorRecord:
@@ -344,28 +370,27 @@ def vector_record(chunk: Chunk) -> VectorRecord:
 def _update_vectors(
     settings: Settings,
     embedder: Embedder,
-    previous: IndexContents | None,
-    kept: list[Chunk],
+    previous: StoredVersion | None,
+    keep: np.ndarray,
     fresh: list[Chunk],
     total: int,
     progress: bool,
 ) -> tuple[VectorStore, int]:
-    """The previous store minus the rows of changed/removed documents, plus ``fresh`` rows
-    (reusing stored vectors of chunk ids it already has); or a new store. Returns it and how
-    many chunks were embedded."""
+    """The previous store minus the rows ``keep`` drops, plus ``fresh`` rows (reusing stored
+    vectors of chunk ids it already has); or a new store. Returns it and how many chunks were
+    embedded."""
     fresh_vectors = np.zeros((len(fresh), embedder.dimension), dtype=np.float32)
     todo = list(range(len(fresh)))
     if previous is None:
         vectors = new_vector_store(settings, embedder.dimension, total)
     else:
         vectors = previous.vectors
-        kept_ids = {c.id for c in kept}
-        stored = {c.id for c in previous.chunks}
+        stored = set(previous.chunk_ids)
         reusable = [i for i, c in enumerate(fresh) if c.id in stored]
         if reusable:
             fresh_vectors[reusable] = vectors.get_vectors([fresh[i].id for i in reusable])
             todo = [i for i in todo if fresh[i].id not in stored]
-        vectors.delete([c.id for c in previous.chunks if c.id not in kept_ids])
+        vectors.delete([i for i, kept in zip(previous.chunk_ids, keep, strict=True) if not kept])
     texts = {r: embedding_text(fresh[r]) for r in todo}
     cache = open_embedding_cache(settings, embedder) if todo else None
     if cache is not None:

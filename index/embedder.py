@@ -18,7 +18,14 @@ import numpy as np
 
 from corpus.errors import ModelError
 from corpus.settings import DEFAULT_EMBEDDING_MODEL, Settings
-from index.onnx_encoder import OnnxQueryEncoder, OnnxUnavailable, cache_dir_for, unit
+from index.onnx_encoder import (
+    INT8_RECIPE,
+    OnnxQueryEncoder,
+    OnnxUnavailable,
+    cache_dir_for,
+    int8_encoder,
+    unit,
+)
 from index.onnx_encoder import export as onnx_export
 from index.text_tokenizer import normalise_text
 
@@ -65,7 +72,9 @@ class SentenceTransformerEmbedder:
     """Loads the model lazily, once: constructing an embedder (e.g. to read its id) is free.
 
     Queries go through ONNX Runtime when the model has a checked export (index/onnx_encoder.py);
-    then the model id, dimension and query vectors come without importing torch at all.
+    then the model id, dimension and query vectors come without importing torch at all. Passages
+    go through the runtime ``passage_backend`` names: torch, the same fp32 export, or its int8
+    copy. Only int8 changes the vectors, so only int8 changes the model id (see ``model_id``).
     """
 
     def __init__(self, settings: Settings, progress: bool = True) -> None:
@@ -74,9 +83,12 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._prompts: Prompts | None = None
         self._source: str | None = None
-        self._query_encoder: OnnxQueryEncoder | None = None
-        self._query_encoder_tried = False
-        self._cache_checked = False
+        self._export: OnnxQueryEncoder | None = None
+        self._export_from_disk = False
+        self._export_failure: str | None = None
+        self._disk_checked = False
+        self._passage_encoder: OnnxQueryEncoder | None = None
+        self._passage_runtime: str | None = None
 
     @property
     def model_name(self) -> str:
@@ -84,12 +96,21 @@ class SentenceTransformerEmbedder:
 
     @property
     def model_id(self) -> str:
+        """What identifies the vector space of an index and of cached passage vectors.
+
+        fp32 ONNX passages equal torch's within float noise (cosine ≥ 0.99999, see
+        eval/backend_bench.py), so they share its id: switching between the two keeps indexes and
+        the embedding cache. int8 vectors differ (cosine ~0.99), so they get an id of their own and
+        an index or cache entry made with them is never mixed with fp32 vectors.
+        """
         prompts = self.prompts
-        return f"{self.model_name}|q={prompts.query!r}|p={prompts.passage!r}"
+        base = f"{self.model_name}|q={prompts.query!r}|p={prompts.passage!r}"
+        tag = passage_vector_tag(self._settings.passage_backend)
+        return f"{base}{PASSAGE_TAG}{tag}" if tag else base
 
     @property
     def dimension(self) -> int:
-        cached = self._cached_query_encoder()
+        cached = self._describing_export()
         if cached is not None and self._model is None:
             return cached.info.dimension
         model = self.model
@@ -111,17 +132,26 @@ class SentenceTransformerEmbedder:
         return "onnx" if self._onnx_query_encoder() is not None else "torch"
 
     @property
+    def passage_runtime(self) -> str:
+        """What ``embed_passages`` really runs ("torch", "onnx" or "onnx-int8"): "onnx" falls back
+        to torch for a model that cannot be exported (decided on first use)."""
+        self._passage_onnx_encoder()
+        return self._passage_runtime or "torch"
+
+    @property
     def prompts(self) -> Prompts:
         if self._prompts is None:
             self._prompts = self._resolve_prompts()
         return self._prompts
 
     def _resolve_prompts(self) -> Prompts:
-        cached = self._cached_query_encoder()
-        own = cached.info.model_prompts if cached is not None else (self.model.prompts or {})
-        fallback = known_prompts(self.model_name)
         query = self._settings.query_prompt
         passage = self._settings.passage_prompt
+        if query is not None and passage is not None:  # nothing to look up: load nothing
+            return Prompts(query, passage)
+        cached = self._describing_export()
+        own = cached.info.model_prompts if cached is not None else (self.model.prompts or {})
+        fallback = known_prompts(self.model_name)
         if query is None:
             query = own.get("query", fallback.query)
         if passage is None:
@@ -167,41 +197,101 @@ class SentenceTransformerEmbedder:
         model.max_seq_length = min(self._settings.max_seq_length, model.max_seq_length or 512)
         return model
 
-    def _onnx_cache(self) -> tuple[Path, Path] | None:
+    def _onnx_paths(self) -> tuple[Path, Path] | None:
         """(export directory, model directory) for local models; hub ids keep the torch path."""
         model_dir = Path(self.source)
-        if self._settings.embedding_backend == "torch" or not model_dir.is_dir():
+        if not model_dir.is_dir():
             return None
         return cache_dir_for(self._settings.models_dir, model_dir), model_dir
 
-    def _cached_query_encoder(self) -> OnnxQueryEncoder | None:
-        """The export already on disk, if any: loading it never imports torch."""
-        if self._query_encoder is None and not (self._query_encoder_tried or self._cache_checked):
-            self._cache_checked = True
-            paths = self._onnx_cache()
+    def _onnx_cache(self) -> tuple[Path, Path] | None:
+        """The export paths when queries may use them (``embedding_backend`` is not torch)."""
+        if self._settings.embedding_backend == "torch":
+            return None
+        return self._onnx_paths()
+
+    def _disk_export(self) -> OnnxQueryEncoder | None:
+        """The fp32 export already on disk, if any: loading it never imports torch."""
+        if self._export is None and not self._disk_checked:
+            self._disk_checked = True
+            paths = self._onnx_paths()
             if paths is not None:
                 length = self._settings.max_seq_length
-                self._query_encoder = OnnxQueryEncoder.load(*paths, length)
-        return self._query_encoder
+                self._export = OnnxQueryEncoder.load(*paths, length)
+                self._export_from_disk = self._export is not None
+        return self._export
+
+    def _checked_export(self) -> OnnxQueryEncoder:
+        """The cached export, else a new one (once per model: needs torch); OnnxUnavailable says
+        why the model cannot have one."""
+        if self._disk_export() is not None:
+            return self._export  # type: ignore[return-value]
+        if self._export_failure is None:
+            paths = self._onnx_paths()
+            self._export_failure = "the model is not a local directory"
+            if paths is not None:
+                try:
+                    self._export = onnx_export(
+                        self.model, paths[1], paths[0], progress=self._progress
+                    )
+                    self._export_failure = None
+                    return self._export
+                except (OnnxUnavailable, ImportError, RuntimeError, ValueError, OSError) as exc:
+                    self._export_failure = f"{type(exc).__name__}: {exc}"
+        raise OnnxUnavailable(self._export_failure)
+
+    def _discard_export(self, exc: OnnxUnavailable) -> None:
+        """An export that failed to load: one from disk is made again, a fresh one is given up."""
+        if not self._export_from_disk:
+            self._export_failure = str(exc)
+        self._export, self._export_from_disk = None, False
+        self._passage_encoder, self._passage_runtime = None, None
+
+    def _describing_export(self) -> OnnxQueryEncoder | None:
+        """A cached export to read the dimension and prompts from, when a path may use it."""
+        if (
+            self._settings.embedding_backend == "torch"
+            and self._settings.passage_backend == "torch"
+        ):
+            return None
+        return self._disk_export()
+
+    def _cached_query_encoder(self) -> OnnxQueryEncoder | None:
+        return None if self._settings.embedding_backend == "torch" else self._disk_export()
 
     def _onnx_query_encoder(self) -> OnnxQueryEncoder | None:
         """The cached export, else a new one (once per model); None means the torch path."""
-        if self._cached_query_encoder() is not None or self._query_encoder_tried:
-            return self._query_encoder
-        self._query_encoder_tried = True
-        paths = self._onnx_cache()
-        why = "the model is not a local directory"
-        if paths is not None:
-            try:
-                self._query_encoder = onnx_export(
-                    self.model, paths[1], paths[0], progress=self._progress
-                )
-                return self._query_encoder
-            except (OnnxUnavailable, ImportError, RuntimeError, ValueError, OSError) as exc:
-                why = f"{type(exc).__name__}: {exc}"
-        if self._settings.embedding_backend == "onnx":
-            raise ModelError(f"embedding_backend is 'onnx' but {self.model_name!r} cannot: {why}")
-        return None
+        if self._settings.embedding_backend == "torch":
+            return None
+        try:
+            return self._checked_export()
+        except OnnxUnavailable as exc:
+            if self._settings.embedding_backend == "onnx":
+                raise ModelError(
+                    f"embedding_backend is 'onnx' but {self.model_name!r} cannot: {exc}"
+                ) from exc
+            return None
+
+    def _passage_onnx_encoder(self) -> OnnxQueryEncoder | None:
+        """The encoder ``passage_backend`` asks for; None means torch (asked for, or the
+        fallback of "onnx", whose vectors torch reproduces)."""
+        backend = self._settings.passage_backend
+        if backend == "torch" or self._passage_runtime is not None:
+            return self._passage_encoder
+        try:
+            encoder = self._checked_export()
+            if backend == "onnx-int8":
+                encoder = int8_encoder(encoder, progress=self._progress)
+        except (OnnxUnavailable, ImportError, OSError, RuntimeError, ValueError) as exc:
+            if backend == "onnx":
+                self._passage_runtime = "torch"
+                return None
+            raise ModelError(
+                f"passage_backend is {backend!r} but {self.model_name!r} cannot: {exc}. Set "
+                "PLANQA_PASSAGE_BACKEND=torch (or onnx, which falls back to torch)"
+            ) from exc
+        self._passage_encoder, self._passage_runtime = encoder, backend
+        return encoder
 
     def _encode(self, texts: list[str], prompt: str, progress: bool) -> np.ndarray:
         if not texts:
@@ -224,15 +314,45 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, encoder.info.dimension), dtype=np.float32)
         try:
             vectors = encoder.encode([self.prompts.query + t for t in texts])
-        except OnnxUnavailable:  # the export on disk is damaged: make a new one, else use torch
-            self._query_encoder = None
+        except OnnxUnavailable as exc:  # the export on disk is damaged: make a new one, else torch
+            self._discard_export(exc)
             return self.embed_queries(texts)
-        if not encoder.info.normalize:
-            vectors = unit(vectors)
-        return vectors
+        return vectors if encoder.info.normalize else unit(vectors)
 
     def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        return self._encode(texts, self.prompts.passage, progress=progress and self._progress)
+        encoder = self._passage_onnx_encoder()
+        if encoder is None:
+            return self._encode(texts, self.prompts.passage, progress=progress and self._progress)
+        if not texts:
+            return np.zeros((0, encoder.info.dimension), dtype=np.float32)
+        prompt = self.prompts.passage
+        try:
+            vectors = encoder.encode(
+                [prompt + t for t in texts], batch_size=self._settings.embed_batch_size
+            )
+        except OnnxUnavailable as exc:  # as for queries: a damaged export is made again
+            self._discard_export(exc)
+            return self.embed_passages(texts, progress)
+        return vectors if encoder.info.normalize else unit(vectors)
+
+
+#: Separates a model id from the tag of passage vectors that are not torch's (int8).
+PASSAGE_TAG = "|passages="
+
+
+def passage_vector_tag(backend: str) -> str:
+    """What a passage backend adds to the model id: nothing when its vectors are torch's."""
+    return INT8_RECIPE.tag if backend == "onnx-int8" else ""
+
+
+def passage_backend_of(built_id: str, current_id: str) -> str | None:
+    """The passage backend an index with model id ``built_id`` was built with, when only that
+    differs from ``current_id`` (for the hint to use it as built; "onnx" stands for torch too, as
+    it gives the same vectors); None when the model or prompts differ as well."""
+    built_base, _, built_tag = built_id.partition(PASSAGE_TAG)
+    if built_base != current_id.partition(PASSAGE_TAG)[0] or built_id == current_id:
+        return None
+    return "onnx-int8" if built_tag else "onnx"
 
 
 class HashEmbedder:

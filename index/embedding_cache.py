@@ -4,6 +4,8 @@ Embedding is the slow part of indexing (about 4 passages per second on a 2-core 
 include character offsets, so an edit near the top of a document changes the id of every later
 chunk although their text is unchanged. The cache is keyed by the model id and the exact text the
 model reads, so it survives id changes, ``--rebuild`` and other indexes built with the same model.
+The model id names the passage backend when its vectors differ from torch's (int8, see
+``SentenceTransformerEmbedder.model_id``), so int8 and fp32 vectors never stand in for each other.
 
 SQLite (WAL, one transaction per batch) rather than files per vector: concurrent indexers are safe
 and a killed process leaves at most its last uncommitted batch behind.

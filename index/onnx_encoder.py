@@ -1,8 +1,10 @@
-"""Query embeddings through ONNX Runtime, so answering a question never imports torch.
+"""Embeddings through ONNX Runtime, so answering a question (and, by choice, indexing) never
+imports torch.
 
 Why: importing sentence-transformers + torch costs ~11 s of a cold ``planqa ask`` and a query
-embedding ~53 ms of CPU through torch, against ~1 s and ~20 ms here. Passages keep the torch path:
-batched indexing is MatMul-bound and measured the same speed on both runtimes on this hardware.
+embedding ~53 ms of CPU through torch, against ~1 s and ~20 ms here. Passages may use the same
+export (``passage_backend = "onnx"``) or an int8 copy of it (``"onnx-int8"``, made once by
+``int8_encoder``); which is fastest is a measurement, not a given: see eval/backend_bench.py.
 
 The export runs once per model (the first time a query is embedded with the torch model loaded),
 is checked against sentence-transformers on sample texts, and is cached with a description of the
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -93,11 +96,23 @@ class OnnxQueryEncoder:
     """
 
     def __init__(
-        self, directory: Path, info: OnnxModelInfo, max_length: int, *, background: bool = False
+        self,
+        directory: Path,
+        info: OnnxModelInfo,
+        max_length: int,
+        *,
+        background: bool = False,
+        model_file: str = ONNX_FILE,
     ) -> None:
         self.info = info
-        self._directory = directory
-        self._max_length = max_length
+        self.directory = directory
+        self.model_file = model_file
+        #: Dynamic int8 scales each run's activations by their range across the whole batch, so a
+        #: text's vector would depend on its batch neighbours (cosine down to 0.997 between two
+        #: batchings, as far as int8 is from fp32); one text per run makes it a function of the
+        #: text alone, as the content-keyed embedding cache assumes, at no measured cost.
+        self.one_text_per_run = model_file != ONNX_FILE
+        self.max_length = max_length
         self._runtime: tuple[Any, Any] | None = None
         self._failure: BaseException | None = None
         self._loader: threading.Thread | None = None
@@ -118,11 +133,11 @@ class OnnxQueryEncoder:
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3
             session = onnxruntime.InferenceSession(
-                str(self._directory / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+                str(self.directory / self.model_file), options, providers=["CPUExecutionProvider"]
             )
-            tokenizer = Tokenizer.from_file(str(self._directory / "tokenizer.json"))
-            tokenizer.enable_truncation(min(self._max_length, self.info.max_seq_length))
-            tokenizer.enable_padding(pad_id=self.info.pad_token_id)
+            tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
+            tokenizer.enable_truncation(min(self.max_length, self.info.max_seq_length))
+            tokenizer.enable_padding(pad_id=self.info.pad_token_id, direction="right")
             self._runtime = (session, tokenizer)
         except Exception as exc:  # reported on first use: the caller then re-exports
             self._failure = exc
@@ -135,7 +150,9 @@ class OnnxQueryEncoder:
         return self._runtime
 
     @classmethod
-    def load(cls, directory: Path, model_dir: Path, max_length: int) -> OnnxQueryEncoder | None:
+    def load(
+        cls, directory: Path, model_dir: Path, max_length: int, model_file: str = ONNX_FILE
+    ) -> OnnxQueryEncoder | None:
         """The cached export if it exists and still describes the model on disk, else None."""
         try:
             raw = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
@@ -146,20 +163,43 @@ class OnnxQueryEncoder:
             model_dir
         ):
             return None
-        key = (str(directory), info.fingerprint, max_length)
+        if not (directory / model_file).is_file():
+            return None
+        key = (str(directory / model_file), info.fingerprint, max_length)
         with _LOADED_LOCK:
             if key not in _LOADED:
-                _LOADED[key] = cls(directory, info, max_length, background=True)
+                _LOADED[key] = cls(
+                    directory, info, max_length, background=True, model_file=model_file
+                )
             return _LOADED[key]
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        """Vectors in the order of ``texts``: one padded batch (queries), or with ``batch_size``
+        batches of similar token counts, so a short passage never pays for a 512-token one's
+        padding (sentence-transformers sorts by length for the same reason)."""
         if self.info.lowercase:
             texts = [t.lower() for t in texts]
         session, tokenizer = self._ready()
         encodings = tokenizer.encode_batch(texts)
         input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        (hidden,) = session.run(None, {"input_ids": input_ids, "attention_mask": mask})
+        if self.one_text_per_run:
+            batch_size = 1
+        if batch_size is None or batch_size >= len(texts):
+            return self._run(session, input_ids, mask)
+        # Padding is on the right, so each row's tokens are its first ``lengths[row]`` columns.
+        lengths = mask.sum(axis=1)
+        order = np.argsort(-lengths, kind="stable")
+        out = np.empty((len(texts), self.info.dimension), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = int(lengths[rows].max())
+            out[rows] = self._run(session, input_ids[rows, :width], mask[rows, :width])
+        return out
+
+    def _run(self, session: Any, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": np.ascontiguousarray(input_ids), "attention_mask": mask}
+        (hidden,) = session.run(None, feed)
         return pool(hidden, mask, self.info.pooling, self.info.normalize)
 
 
@@ -267,6 +307,100 @@ def _export(model: Any, model_dir: Path, target: Path) -> OnnxQueryEncoder:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return OnnxQueryEncoder(target, info, int(model.max_seq_length))
+
+
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How the fp32 export is quantised; its ``tag`` names the file and the vectors it gives."""
+
+    per_channel: bool
+    reduce_range: bool
+    op_types: tuple[str, ...] | None  # None: ONNX Runtime's default (MatMul and Gather here)
+
+    @property
+    def tag(self) -> str:
+        ops = "all" if self.op_types is None else "+".join(t.lower() for t in self.op_types)
+        channel = "pc" if self.per_channel else "pt"
+        return f"int8-{channel}{'-rr' if self.reduce_range else ''}-{ops}-v1"
+
+    @property
+    def file_name(self) -> str:
+        return f"model-{self.tag}.onnx"
+
+
+#: The recipe planqa uses. Min / mean cosine to fp32 over 48 bundled chunks: per-channel
+#: 0.9953 / 0.9967, per-tensor 0.9831 / 0.9864; reduce_range (7-bit weights) 0.940 per-tensor
+#: and no better per-channel; leaving the embedding Gather in fp32 changed nothing but the file
+#: size (388 MB against 112 MB).
+INT8_RECIPE = Int8Recipe(per_channel=True, reduce_range=False, op_types=None)
+#: An int8 copy further than this from fp32 on the check texts is refused as broken. Measured:
+#: ≥ 0.995 on real passages, but 0.947 on the degenerate "十四五" × 300 check text.
+MIN_INT8_CHECK_COSINE = 0.9
+
+
+def int8_encoder(
+    fp32: OnnxQueryEncoder, *, recipe: Int8Recipe = INT8_RECIPE, progress: bool = True
+) -> OnnxQueryEncoder:
+    """The int8 copy of ``fp32``'s export beside it, quantised now if not there (once per model).
+
+    Dynamic quantisation (int8 weights, activations scaled per run) needs no calibration data,
+    so it can run on the user's machine (~20 s here). The file is written under a temporary name
+    and renamed, so a killed process never leaves a half-written model that later loads.
+    """
+    directory, length = fp32.directory, fp32.max_length
+    target = directory / recipe.file_name
+    if target.is_file():
+        try:
+            return OnnxQueryEncoder(directory, fp32.info, length, model_file=recipe.file_name)
+        except OnnxUnavailable:
+            target.unlink(missing_ok=True)  # damaged: quantise again
+    if progress:
+        print("planqa: preparing the int8 passage encoder (once per model, ~30 s)", file=sys.stderr)
+    quantize_file(directory / fp32.model_file, target, recipe)
+    encoder = OnnxQueryEncoder(directory, fp32.info, length, model_file=recipe.file_name)
+    texts = [fp32.info.model_prompts.get("passage", "") + t for t in CHECK_TEXTS]
+    cosine = float(np.min(np.sum(unit(fp32.encode(texts)) * unit(encoder.encode(texts)), axis=1)))
+    if cosine < MIN_INT8_CHECK_COSINE:
+        target.unlink(missing_ok=True)
+        raise OnnxUnavailable(f"the int8 model differs too much from fp32 (cos {cosine:.4f})")
+    return encoder
+
+
+def quantize_file(source: Path, target: Path, recipe: Int8Recipe) -> None:
+    """``quantize_dynamic`` of ``source`` into ``target``, published atomically."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # ONNX Runtime logs "consider pre-processing" on the root logger; that step (symbolic shape
+    # inference, graph optimisation) is optional and the graph quantises without it.
+    quiet, root = _DropMessages("pre-processing"), logging.getLogger()
+    handle, staging = tempfile.mkstemp(prefix=".int8-", suffix=".onnx", dir=target.parent)
+    os.close(handle)
+    root.addFilter(quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(
+                source,
+                staging,
+                op_types_to_quantize=list(recipe.op_types) if recipe.op_types else None,
+                per_channel=recipe.per_channel,
+                reduce_range=recipe.reduce_range,
+                weight_type=QuantType.QInt8,
+            )
+        os.chmod(staging, 0o644)  # mkstemp's 0600 would differ from the export beside it
+        os.replace(staging, target)
+    finally:
+        root.removeFilter(quiet)
+        Path(staging).unlink(missing_ok=True)
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:

@@ -563,16 +563,16 @@ def damage_manifest_edited(index: Path, marker: Path) -> None:
 
 
 def damage_chunks_edited(index: Path, marker: Path) -> None:
-    _drop_first_line(version_dir(index) / "chunks.jsonl")
+    _drop_first_line(version_dir(index) / "chunks" / "000001.jsonl")
 
 
 def damage_chunks_out_of_step_resealed(index: Path, marker: Path) -> None:
-    _drop_first_line(version_dir(index) / "chunks.jsonl")
+    _drop_first_line(version_dir(index) / "chunks" / "000001.jsonl")
     reseal(index, lambda m: m["counts"].update(chunks=m["counts"]["chunks"] - 1))
 
 
 def damage_documents_dropped_resealed(index: Path, marker: Path) -> None:
-    _drop_first_line(version_dir(index) / "documents.jsonl")
+    _drop_first_line(version_dir(index) / "documents" / "000001.jsonl")
     reseal(index)
 
 

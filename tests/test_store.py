@@ -116,7 +116,7 @@ def test_damaged_index_is_refused_with_the_fix(
         manifest["dimension"] = 384
         path.write_text(json.dumps(manifest), encoding="utf-8")
     elif damage == "drop_chunk_line":
-        path = version / "chunks.jsonl"
+        path = version / "chunks" / "000001.jsonl"
         path.write_text(
             "".join(path.read_text(encoding="utf-8").splitlines(True)[1:]), encoding="utf-8"
         )

@@ -508,18 +508,47 @@ def bench_command(
     sample: Annotated[
         int, typer.Option("--sample", min=100, help="With --scale: chunks embedded for real.")
     ] = 3000,
+    backends: Annotated[
+        bool,
+        typer.Option(
+            "--backends",
+            help="Compare passage backends (torch, onnx, onnx-int8): passages/s, cosine vs "
+            "torch, dev-set recall@5; see docs/scaling.md.",
+        ),
+    ] = False,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option("--backend", help="With --backends: only these (repeatable)."),
+    ] = None,
+    passages: Annotated[
+        int, typer.Option("--passages", min=1, help="With --backends: sample passages timed.")
+    ] = 96,
+    rounds: Annotated[
+        int, typer.Option("--rounds", min=1, help="With --backends: interleaved timed passes.")
+    ] = 3,
+    recall: Annotated[
+        bool,
+        typer.Option(
+            "--recall/--no-recall", help="With --backends: index the corpus per backend for R@5."
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Build the bundled corpus into a temporary index and time warm hybrid searches; with
-    --scale, measure build rates, size, memory and latency at 10K, 100K and 1M chunks.
+    --scale, measure build rates, size, memory and latency at 10K, 100K and 1M chunks; with
+    --backends, compare the passage-embedding backends (minutes per backend).
 
     Example: planqa bench --repeats 3
     Example: planqa bench --scale --sizes 10000,100000,1000000 --json
+    Example: planqa bench --backends --json
     """
     from eval.bench import run_bench
     from eval.gold import BUNDLED_DEV_GOLD, load_gold
 
     with user_errors():
+        if backends:
+            _backend_bench(backend, passages, rounds, recall, gold or BUNDLED_DEV_GOLD, as_json)
+            return
         questions = [item.question for item in load_gold(gold or BUNDLED_DEV_GOLD)]
         if scale:
             _scale_bench(questions, sizes, scale_dir, sample, repeats, as_json)
@@ -531,6 +560,30 @@ def bench_command(
     width = max(len(key) for key in result)
     for key, value in result.items():
         typer.echo(f"{key:<{width}}  {value}")
+
+
+def _backend_bench(
+    backends: list[str] | None,
+    passages: int,
+    rounds: int,
+    recall: bool,
+    gold: Path,
+    as_json: bool,
+) -> None:
+    from corpus.errors import InputError
+    from eval.backend_bench import BACKENDS, format_table, run_backend_bench
+
+    chosen = list(dict.fromkeys(backends)) if backends else list(BACKENDS)
+    unknown = [b for b in chosen if b not in BACKENDS]
+    if unknown:
+        raise InputError(f"--backend {unknown[0]!r}: choose from {', '.join(BACKENDS)}")
+    result = run_backend_bench(
+        load_settings(), chosen, sample=passages, rounds=rounds, recall=recall, gold=gold
+    )
+    if as_json:
+        print_json(result)
+        return
+    typer.echo(format_table(result))
 
 
 def _scale_bench(
