@@ -32,6 +32,7 @@ from corpus.settings import Settings
 from index.bm25 import BM25Index
 from index.embedder import Embedder, make_embedder, passage_backend_of
 from index.embedding_cache import open_embedding_cache
+from index.jieba_dictionary import prepare_query_dictionary
 from index.store import (
     FORMAT_VERSION,
     IndexStore,
@@ -274,6 +275,7 @@ def build_from_documents(
     old_chunk_docs = [] if previous is None else previous.chunk_docs
     keep = np.fromiter((d in unchanged for d in old_chunk_docs), bool, len(old_chunk_docs))
     tokenizer = ChineseTokenizer(region_vocabulary(catalogue))
+    prepare_query_dictionary(settings.cache_dir)
     if previous is not None:
         # New or dropped region words re-segment only the chunks that contain them: those
         # move to the end with the fresh ones (their vectors are reused, not re-embedded).

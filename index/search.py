@@ -90,7 +90,9 @@ class HybridSearcher:
         self.settings = settings
         self.contents = contents
         self.embedder = embedder
-        self.tokenizer = ChineseTokenizer(contents.manifest["tokenizer"]["user_words"])
+        self.tokenizer = ChineseTokenizer.for_queries(
+            contents.manifest["tokenizer"]["user_words"], settings.cache_dir
+        )
         self._doc_rows = self._rows_by_document(contents.chunks)
         # Row -> document number, and the inverse maps a remote vector store needs (its hits
         # are chunk ids; its filters are documents or regions, not rows).

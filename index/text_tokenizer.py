@@ -10,14 +10,16 @@ first (``normalise_text``: full-width forms, case, 繁体 → 简体), so 海州
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import unicodedata
-from collections.abc import Iterable
-from functools import cache, lru_cache
+from collections import ChainMap
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
 
 import jieba
 
+from index.jieba_dictionary import base_dictionary, query_dictionary
 from index.traditional import to_simplified
 
 #: Tokens made only of punctuation, symbols or spaces carry no meaning for ranking.
@@ -72,23 +74,24 @@ def _normalise_cached(text: str) -> str:
     return _normalise(text)
 
 
-@cache
-def _base_dictionary() -> tuple[dict[str, int], int]:
-    """jieba's main dictionary, loaded once per process (loading it takes about a second)."""
-    jieba.setLogLevel(logging.WARNING)
-    base = jieba.Tokenizer()
-    base.initialize()
-    return base.FREQ, base.total
-
-
 class ChineseTokenizer:
-    """A jieba tokenizer with its own dictionary state, so two indexes never share user words."""
+    """A jieba tokenizer with its own dictionary state, so two indexes never share user words.
 
-    def __init__(self, user_words: Iterable[str] = ()) -> None:
+    ``frequencies`` is jieba's main dictionary; by default the in-memory one (fast lookups for
+    building an index), ``for_queries`` reads it from SQLite instead (fast to open).
+    """
+
+    def __init__(
+        self,
+        user_words: Iterable[str] = (),
+        frequencies: tuple[Mapping[str, int], int] | None = None,
+    ) -> None:
         self.user_words = tuple(sorted({normalise_text(w) for w in user_words if w.strip()}))
-        frequencies, total = _base_dictionary()
+        base, total = frequencies or base_dictionary()
         self._jieba = jieba.Tokenizer()
-        self._jieba.FREQ, self._jieba.total = dict(frequencies), total
+        # User words go into a layer of their own; the main dictionary is shared, never changed.
+        self._jieba.FREQ = dict(base) if isinstance(base, dict) else ChainMap({}, base)
+        self._jieba.total = total
         self._jieba.initialized = True
         for word in self.user_words:
             self._jieba.add_word(word, freq=_USER_WORD_FREQ)
@@ -96,6 +99,11 @@ class ChineseTokenizer:
         # fixed, a user word changes only the segmentation of text that contains it, so adding
         # a region re-tokenises just the chunks naming it (index.builder), not all 100K.
         self._jieba.total = total
+
+    @classmethod
+    def for_queries(cls, user_words: Iterable[str], cache_dir: Path) -> ChineseTokenizer:
+        """Opens in milliseconds instead of ~2.4 s; meant for cutting questions, not corpora."""
+        return cls(user_words, query_dictionary(cache_dir))
 
     @property
     def signature(self) -> str:
