@@ -55,6 +55,8 @@ class ScoredSentence:
     start: int
     end: int
     covered: frozenset[str]
+    #: States a number in the unit the question asks for (几位 → 5名).
+    typed: bool = False
 
 
 class ExtractiveAnswerer:
@@ -111,9 +113,11 @@ class ExtractiveAnswerer:
                     + PASSAGE_WEIGHT * passage_cov
                     + RANK_PRIOR_WEIGHT * prior
                 )
-                if question.asks_number:
-                    score += NUMBER_BONUS * _number_fit(sentence, question.answer_units)
-                scored.append(ScoredSentence(score, passage_cov, rank, start, end, covered))
+                fit = _number_fit(sentence, question.answer_units) if question.asks_number else 0
+                score += NUMBER_BONUS * fit
+                scored.append(
+                    ScoredSentence(score, passage_cov, rank, start, end, covered, fit == 2.0)
+                )
         return sorted(scored, key=lambda s: (-s.score, s.hit_rank, s.start))
 
     def _answer_spans(
@@ -162,7 +166,14 @@ class ExtractiveAnswerer:
         sentences = self.score_sentences(question, hits)
         confidence = max((s.coverage for s in sentences), default=0.0)
         details = {"threshold": self.threshold, "keywords": list(question.keywords)}
-        if not sentences or confidence < self.threshold:
+        if confidence < self.threshold:
+            sentences = []
+        elif question.answer_units:
+            # The unit fixes the answer's form: a sentence without a number in it (a heading, a
+            # table row in another unit) does not answer "几所/多大比例", however many words
+            # it shares with the question.
+            sentences = [s for s in sentences if s.typed]
+        if not sentences:
             return Answer(
                 question.text,
                 NOT_FOUND,

@@ -73,15 +73,16 @@ class QuestionAnalyzer:
     def analyse(self, question: str) -> QuestionAnalysis:
         text = self.searcher.validate_query(question)
         regions = tuple(self.searcher.mentioned_regions(text))
+        units = answer_units(text)
         return QuestionAnalysis(
             text=text,
             regions=regions,
             asks_region=bool(_ASKS_REGION.search(text)) and len(regions) != 1,
-            asks_number=bool(_ASKS_NUMBER.search(text)),
+            asks_number=bool(_ASKS_NUMBER.search(text)) or bool(units),
             asks_list=bool(_ASKS_LIST.search(text)),
             compares=len(regions) >= 2 or (bool(_COMPARES.search(text)) and len(regions) != 1),
             keywords=self.keywords(text),
-            answer_units=answer_units(text),
+            answer_units=units,
         )
 
     def keywords(self, text: str) -> tuple[str, ...]:

@@ -151,3 +151,9 @@ def test_dev_set_loads_and_every_quote_is_in_the_bundled_corpus(corpus_dir: Path
         for doc, start, end in locate_evidence(item, documents):
             assert end > start
             assert doc in {e.doc for e in item.evidence}
+
+
+def test_probe_set_loads_and_every_quote_is_in_the_bundled_corpus(corpus_dir: Path) -> None:
+    items = load_gold(BUNDLED_DEV_GOLD.with_name("probes.jsonl"))
+    assert len({i.id for i in items}) == len(items) == 24
+    check_evidence(items, {d.name: d for d in load_corpus([corpus_dir]).documents})

@@ -126,6 +126,31 @@ def test_a_number_in_the_asked_unit_beats_more_shared_words(pipeline: Pipeline) 
     assert text[best.start : best.end].endswith("引进了5名诺贝尔奖得主。")
 
 
+@pytest.mark.parametrize(
+    ("text", "answered"),
+    [
+        ("2022年计划新建中小学,推进教育优质均衡发展。", False),
+        ("2022年计划新建中小学,推进教育优质均衡发展,新建中小学3所。", True),
+    ],
+)
+def test_a_question_fixing_its_unit_needs_a_number_in_that_unit(
+    pipeline: Pipeline, text: str, answered: bool
+) -> None:
+    """ "几所" is not answered by a sentence that shares every word but states no "N所"."""
+    chunk = Chunk("c0", "x.txt", "某开发区", "工作计划", "一、教育", 0, len(text), text)
+    analysis = pipeline.analyzer.analyse("2022年计划新建几所中小学？")
+    assert analysis.asks_number and analysis.answer_units == ("所",)
+    answer = pipeline.extractive.answer(analysis, [Hit(chunk=chunk, score=1.0, retriever="t")])
+    assert answer.confidence >= pipeline.extractive.threshold
+    assert answer.abstained is not answered
+    assert ("3所" in answer.answer) is answered
+
+
+def test_an_area_question_asks_for_a_number(pipeline: Pipeline) -> None:
+    """ "多大面积" has no 多少/几, but its unit makes it a number question all the same."""
+    assert pipeline.analyzer.analyse("计划拿出多大面积的生态空间？").asks_number
+
+
 def test_cli_ask_single_and_batch(
     hash_index_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
