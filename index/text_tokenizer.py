@@ -89,7 +89,7 @@ class ChineseTokenizer:
         self.user_words = tuple(sorted({normalise_text(w) for w in user_words if w.strip()}))
         base, total = frequencies or base_dictionary()
         self._jieba = jieba.Tokenizer()
-        # User words go into a layer of their own; the main dictionary is shared, never changed.
+        # User words go into a private copy (in memory) or a layer over the shared SQLite file.
         self._jieba.FREQ = dict(base) if isinstance(base, dict) else ChainMap({}, base)
         self._jieba.total = total
         self._jieba.initialized = True
