@@ -204,12 +204,6 @@ class SentenceTransformerEmbedder:
             return None
         return cache_dir_for(self._settings.models_dir, model_dir), model_dir
 
-    def _onnx_cache(self) -> tuple[Path, Path] | None:
-        """The export paths when queries may use them (``embedding_backend`` is not torch)."""
-        if self._settings.embedding_backend == "torch":
-            return None
-        return self._onnx_paths()
-
     def _disk_export(self) -> OnnxQueryEncoder | None:
         """The fp32 export already on disk, if any: loading it never imports torch."""
         if self._export is None and not self._disk_checked:

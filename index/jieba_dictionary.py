@@ -38,14 +38,11 @@ def base_dictionary() -> tuple[dict[str, int], int]:
     return base.FREQ, base.total
 
 
-def _dictionary_file() -> Path:
-    return Path(jieba.Tokenizer().get_dict_file().name)
-
-
 @cache
 def dictionary_path(cache_dir: Path) -> Path:
     """A file name that changes with jieba's version and dictionary contents."""
-    digest = hashlib.sha256(_dictionary_file().read_bytes()).hexdigest()[:16]
+    with jieba.Tokenizer().get_dict_file() as dictionary:  # jieba opens it for us
+        digest = hashlib.sha256(dictionary.read()).hexdigest()[:16]
     name = f"jieba-{jieba.__version__}-{digest}-v{_SCHEMA_VERSION}.sqlite3"
     return cache_dir / "jieba" / name
 
