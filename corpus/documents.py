@@ -26,6 +26,10 @@ class DocumentMeta:
     date: str = ""
     issuer: str = ""
     inferred: bool = False
+    #: national / province / prefecture / county / zone; empty when unknown.
+    scope: str = ""
+    #: Inferred fields the text did not settle (region, kind, period, title): shown for checking.
+    uncertain: tuple[str, ...] = ()
 
     @property
     def region_names(self) -> tuple[str, ...]:

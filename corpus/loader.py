@@ -13,7 +13,8 @@ from pathlib import Path
 from corpus.decoding import decode_bytes
 from corpus.documents import Document
 from corpus.errors import DocumentError
-from corpus.metadata import MANIFEST_NAME, infer_meta, load_manifest
+from corpus.inference import infer_meta
+from corpus.metadata import MANIFEST_NAME, load_manifest
 
 TEXT_SUFFIXES = (".txt", ".md")
 RICH_SUFFIXES = (".docx", ".pdf")

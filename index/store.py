@@ -101,6 +101,7 @@ def catalogue_entry(document: Document, chunks: int) -> dict[str, Any]:
 def document_meta(entry: dict[str, Any]) -> DocumentMeta:
     fields = {k: entry[k] for k in DocumentMeta.__dataclass_fields__ if k in entry}
     fields["aliases"] = tuple(fields.get("aliases", ()))
+    fields["uncertain"] = tuple(fields.get("uncertain", ()))
     return DocumentMeta(**fields)
 
 

@@ -15,7 +15,8 @@ from index.text_tokenizer import normalise_text
 
 #: "Which region/zone/where" questions want a region as the answer.
 _ASKS_REGION = re.compile(
-    r"哪(个|些|一个|两个|几个)?(区|地区|地方|开发区|高新区|园区|县|市|城市|边|里)|哪儿|何地|谁"
+    r"哪(个|些|一个|两个|几个)?(区|地区|地方|开发区|高新区|园区|县|市|城市|省|省份|自治区|边|里)"
+    r"|哪儿|何地|谁"
 )
 _ASKS_NUMBER = re.compile(
     r"多少|几[个家所条项座万亿]|几|比重|比例|占比|增速|增长率|目标值|达到.*?[？?]$|规模"
