@@ -132,12 +132,16 @@ def infer_region(title: str, head: str, places: Gazetteer) -> tuple[str, tuple[s
     counts: Counter[tuple[str, str]] = Counter()
     written_of: dict[str, str] = {}
     certain: dict[str, bool] = {}
-    for _, written, candidates in places.mentions(head):
-        _, division, sure = _resolve(written, candidates, context)
-        counts[(division.code, written)] += 1
-        written_of.setdefault(division.code, written)
-        certain[division.code] = sure
-    if not counts:
+    # A place in a title-shaped line (「——…在广东省…会议上」) counts twice, one in a sentence once;
+    # a single passing mention (「…位于北京」) does not make a document that place's.
+    for line in head.splitlines():
+        weight = 2 if _is_title_shaped(line.strip()) else 1
+        for _, written, candidates in places.mentions(line):
+            _, division, sure = _resolve(written, candidates, context)
+            counts[(division.code, written)] += weight
+            written_of.setdefault(division.code, written)
+            certain[division.code] = sure
+    if not counts or max(counts.values()) < 2:
         return "", (), ""
     by_division = Counter()
     for (code, _), count in counts.items():

@@ -66,3 +66,8 @@ def test_ordinary_words_ending_in_qu_are_not_regions() -> None:
 def test_a_report_looking_back_on_a_five_year_plan_is_not_that_plan() -> None:
     text = "2026年某省政府工作报告\n“十四五”时期工作回顾\n第十四个五年规划圆满完成。"
     assert infer_meta("f.txt", text).period == "2026"
+
+
+def test_a_passing_mention_in_a_sentence_does_not_make_the_region() -> None:
+    meta = infer_meta("g.txt", "某某区关于产业园建设的通知\n一、总体要求\n产业园位于北京，规划面积3平方公里。")
+    assert "region" in meta.uncertain and meta.region == "g"
