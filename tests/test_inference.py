@@ -69,5 +69,6 @@ def test_a_report_looking_back_on_a_five_year_plan_is_not_that_plan() -> None:
 
 
 def test_a_passing_mention_in_a_sentence_does_not_make_the_region() -> None:
-    meta = infer_meta("g.txt", "某某区关于产业园建设的通知\n一、总体要求\n产业园位于北京，规划面积3平方公里。")
+    text = "某某区关于产业园建设的通知\n一、总体要求\n产业园位于北京，规划面积3平方公里。"
+    meta = infer_meta("g.txt", text)
     assert "region" in meta.uncertain and meta.region == "g"
