@@ -50,6 +50,9 @@ class Settings(BaseSettings):
 
     cache_dir: Path = Field(default_factory=default_cache_dir)
     index_dir: Path | None = None
+    #: Seconds a writer (``planqa index``, ``--add``) waits while another writes the same index
+    #: folder, then gives up with exit code 4; 0 refuses at once (index/lock.py).
+    index_lock_timeout: float = Field(default=60.0, ge=0)
     corpus_dir: Path = BUNDLED_CORPUS_DIR
 
     embedding_model: str = DEFAULT_EMBEDDING_MODEL

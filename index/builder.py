@@ -216,9 +216,40 @@ def build_from_documents(
     started: float | None = None,
 ) -> BuildReport:
     """Index exactly ``documents``, reusing what the current index already has of them; with
-    ``add``, index them besides the current index's other documents (which must exist)."""
+    ``add``, index them besides the current index's other documents (which must exist).
+
+    Under the index folder's writer lock (index/lock.py) from reading the current version to
+    switching ``CURRENT``: a second writer waits ``settings.index_lock_timeout`` seconds, then
+    gets an IndexStoreError; without it two runs deleted each other's versions.
+    """
+    store = IndexStore(settings.resolved_index_dir, lock_timeout=settings.index_lock_timeout)
+    with store.writer_lock():
+        return _build_locked(
+            store,
+            settings,
+            documents,
+            embedder=embedder,
+            rebuild=rebuild,
+            add=add,
+            progress=progress,
+            problems=problems,
+            started=started,
+        )
+
+
+def _build_locked(
+    store: IndexStore,
+    settings: Settings,
+    documents: list[Document],
+    *,
+    embedder: Embedder | None,
+    rebuild: bool,
+    add: bool,
+    progress: bool,
+    problems: list[LoadProblem] | None,
+    started: float | None,
+) -> BuildReport:
     started = time.perf_counter() if started is None else started
-    store = IndexStore(settings.resolved_index_dir)
     embedder = embedder or make_embedder(settings, progress=progress)
     fingerprint = settings_fingerprint(settings, embedder)
     clock = time.perf_counter()

@@ -29,10 +29,16 @@ the segment rows it links unread. A rows file damaged in place thus moves to the
 under its recorded hash, where the next search refuses it and ``planqa index`` (which loads in
 full) rebuilds; rows are only copied into a new file after their hash was checked, so damage is
 never sealed under a new valid hash.
+
+Writing (:meth:`IndexStore.write`, :meth:`IndexStore.tidy`) happens under the folder's writer
+lock (index/lock.py), which a builder holds from reading the current version to switching
+``CURRENT``: the clean-up after a switch deletes staging folders and versions other than the
+current one, which is only safe when no other writer is half-way through its own.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -42,7 +48,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -56,6 +62,7 @@ from corpus.documents import Document, DocumentMeta, file_sha256
 from corpus.errors import IndexStoreError
 from corpus.settings import Settings
 from index.bm25 import BM25Index
+from index.lock import IndexLock
 from index.vectorstore import VectorStore, load_vector_store
 
 #: 3: hard-linked segments, document catalogue in the manifest (2: one chunks.jsonl and one
@@ -322,11 +329,33 @@ class _Staging:
         self.carried[name] = entry
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _under_writer_lock(method: _Method) -> _Method:
+    """Run a writing method under the folder's writer lock; re-entered (free) when the builder
+    already holds it, and taken for the call when some other caller does not."""
+
+    @functools.wraps(method)
+    def locked(self: IndexStore, *args: Any, **kwargs: Any) -> Any:
+        with self.writer_lock():
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
 class IndexStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, lock_timeout: float = 60.0) -> None:
         self.directory = Path(directory).expanduser()
+        #: Seconds a write waits for another writer's lock (``Settings.index_lock_timeout``).
+        self.lock_timeout = lock_timeout
+
+    def writer_lock(self, purpose: str | None = None) -> IndexLock:
+        """The folder's writer lock (index/lock.py): hold it around read-modify-write."""
+        return IndexLock(self.directory, self.lock_timeout, purpose=purpose)
 
     # ----------------------------------------------------------------- writing
+    @_under_writer_lock
     def write(
         self,
         manifest: dict[str, Any],
@@ -346,7 +375,7 @@ class IndexStore:
         ``chunks``.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._remove_stale_temporaries()
+        self._remove_stale_temporaries()  # only dead writers' leftovers: we hold the lock
         staging = _Staging(self.directory / f".tmp-{uuid.uuid4().hex[:12]}")
         staging.directory.mkdir()
         try:
@@ -371,6 +400,12 @@ class IndexStore:
         except BaseException:
             shutil.rmtree(staging.directory, ignore_errors=True)
             raise
+        self._switch_current(version_name, manifest_bytes)
+        self._remove_old_versions(keep={version_name})
+        return final
+
+    def _switch_current(self, version_name: str, manifest_bytes: bytes) -> None:
+        """Point ``CURRENT`` at a published version in one atomic step (the tests pause here)."""
         pointer = {
             "version": version_name,
             "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
@@ -381,9 +416,8 @@ class IndexStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(pointer_tmp, self.directory / CURRENT_FILE)
-        self._remove_old_versions(keep={version_name})
-        return final
 
+    @_under_writer_lock
     def tidy(self) -> None:
         """Remove what an interrupted build left behind: staging directories, and versions that
         ``CURRENT`` no longer points to (a build killed between the switch and the clean-up).
@@ -402,6 +436,10 @@ class IndexStore:
             path.unlink(missing_ok=True)
 
     def _remove_old_versions(self, keep: set[str]) -> None:
+        """Delete versions but ``keep`` and whatever ``CURRENT`` names as it is read now: never
+        the version an index opens at, even were a writer to get here without the lock."""
+        with suppress(IndexStoreError):
+            keep = keep | {self.current_version_dir()[0].name}
         for path in self.directory.glob("v-*"):
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
