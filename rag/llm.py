@@ -1,12 +1,19 @@
 """LLM answering with verified citations, and a guaranteed way back to extraction.
 
 A language model writes fluent answers but may cite passages that do not exist, state things it
-was never given, or obey instructions hidden in a document. So the model's reply is never shown
-as-is: :func:`verify_reply` parses its [n] markers, drops markers that point at no passage,
-renumbers the rest 1..k in order of first appearance, and flags every statement without a marker
-(``Answer.uncited``). A reply with no valid citation at all is not an answer planqa can stand
-behind, so the extractive answerer answers instead, with a visible ``notice``; the same happens
-when the model fails or is slower than ``settings.llm_timeout_s``.
+was never given, change a figure, or obey instructions hidden in a document. So the model's
+reply is never shown as-is: :func:`~rag.citations.verify_reply` parses its [n] markers, drops
+markers that point at no passage, renumbers the rest 1..k in order of first appearance, and
+flags every statement without a marker (``Answer.uncited``). A cited statement with a figure
+its cited passages do not contain (达到800亿元[1] where passage 1 says 500亿元) is not presented
+as verified either: it moves to ``uncited`` and the answer carries a ``notice``. A reply with no
+valid, grounded citation left is not an answer planqa can stand behind, so the extractive
+answerer answers instead, with a visible ``notice``; the same happens when the model fails or is
+slower than ``settings.llm_timeout_s``. ``details["llm"]`` records what was done.
+
+Citation parsing lives in :mod:`rag.citations` and number grounding in :mod:`rag.grounding`;
+``VerifiedReply``, ``verify_reply``, ``split_statements`` and ``strip_reasoning`` are still
+importable from here.
 
 Streaming (:meth:`LLMAnswerer.stream`) shows the raw tokens while they arrive and then hands the
 UI the verified :class:`~rag.answer.Answer`, which replaces the streamed text.
@@ -16,20 +23,30 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from corpus.chunking import split_sentences
 from corpus.errors import InputError
 from corpus.settings import Settings
 from index.search import Hit
-from rag.answer import NOT_FOUND, Answer, Answerer, Citation
+from rag.answer import NOT_FOUND, Answer, Answerer
+from rag.citations import VerifiedReply, split_statements, strip_reasoning, verify_reply
 from rag.prompts import build_messages
 from rag.question import QuestionAnalysis
+
+__all__ = [
+    "MAX_ANSWER_TOKENS",
+    "AnswerStream",
+    "LLMAnswerer",
+    "VerifiedReply",
+    "make_chat_model",
+    "split_statements",
+    "strip_reasoning",
+    "verify_reply",
+]
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -45,23 +62,6 @@ _CONFIG_HELP = (
     "a key, PLANQA_LLM_API_KEY_ENV=<name of the environment variable that holds it> "
     "(or the same keys, lower-case without the prefix, in planqa.toml)"
 )
-
-_NUMBER = r"\d{1,3}(?:\s*[-–~～]\s*\d{1,3})?"
-_LABEL = r"(?:段落|来源|资料|passage)?\s*"
-#: One citation marker: [1], ［1］, 【1】, [1,3], [1、3], [1-3], [段落1].
-_MARKER = rf"[\[［【]\s*{_LABEL}{_NUMBER}(?:\s*[,，、;；]\s*{_LABEL}{_NUMBER})*\s*[\]］】]"
-_MARKER_RE = re.compile(_MARKER, re.IGNORECASE)
-#: Adjacent markers ([1][2], [1] [3]) are one run, so a run renumbers as a unit without repeats.
-_MARKER_RUN_RE = re.compile(rf"{_MARKER}(?:[ \t]*{_MARKER})*", re.IGNORECASE)
-_NUMBER_RE = re.compile(_NUMBER)
-_CANONICAL_MARKER_RE = re.compile(r"\[\d+\]")
-#: A statement ends at 。！？ (with closing quotes and any markers right after it) or a newline,
-#: so "…80%。[1]" keeps its marker.
-_STATEMENT_END_RE = re.compile(r"[。！？!?]+[”’」』）)】》\"']*(?:[ \t]*\[\d+\])*|\n")
-_THINK_RE = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
-_SPACE_BEFORE_PUNCT_RE = re.compile(r"[ \t]+(?=[。！？，；：,;:!?])")
-_WORD_RE = re.compile(r"\w")
-_FIGURE_RE = re.compile(r"\d+(?:\.\d+)?")
 
 T = TypeVar("T")
 
@@ -117,228 +117,6 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         num_predict=MAX_ANSWER_TOKENS,
         client_kwargs={"timeout": settings.llm_timeout_s},
     )
-
-
-# --------------------------------------------------------------------------- verification
-
-
-@dataclass(frozen=True)
-class VerifiedReply:
-    """What is left of a model reply after checking it against the passages it was given.
-
-    ``text`` carries canonical markers [1]..[k] that match ``citations``; ``dropped`` lists the
-    model's numbers that pointed at no passage; ``renumbered`` maps the model's numbers to ours.
-    """
-
-    text: str
-    citations: tuple[Citation, ...]
-    uncited: tuple[str, ...]
-    dropped: tuple[int, ...]
-    renumbered: dict[int, int]
-    abstained: bool
-    #: Some statements are cited and another says NOT_FOUND (e.g. one region of a comparison).
-    partial_refusal: bool = False
-    #: Cited statements with numbers that none of their cited passages contain (a likely
-    #: hallucinated figure): statement -> the missing numbers. Reported, not removed.
-    ungrounded_numbers: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def supported(self) -> bool:
-        """A refusal, or an answer with at least one valid citation: presentable as is."""
-        return self.abstained or bool(self.citations)
-
-
-def _marker_numbers(marker: str, limit: int) -> list[int]:
-    """Numbers in one marker, ranges expanded (capped at ``limit`` so [1-999] stays small)."""
-    numbers: list[int] = []
-    for match in _NUMBER_RE.finditer(marker):
-        parts = re.split(r"\s*[-–~～]\s*", match.group(0))
-        low, high = int(parts[0]), int(parts[-1])
-        if high < low or high - low > limit:
-            high = low
-        numbers.extend(range(low, high + 1))
-    return numbers
-
-
-def strip_reasoning(reply: str) -> str:
-    """Remove <think>…</think> blocks that reasoning models (Qwen3, DeepSeek-R1) put in content."""
-    return _THINK_RE.sub("", reply).strip()
-
-
-def _is_refusal(statement: str) -> bool:
-    return NOT_FOUND in re.sub(r"\s+", "", statement)
-
-
-def _segments(text: str) -> list[tuple[str, bool]]:
-    """``text`` cut into consecutive raw slices, each flagged whether it is a statement.
-
-    Cuts fall at 。！？ (keeping the markers right after the full stop) and line ends. A slice
-    that is only markers ("……。\n[1]") joins the statement before it (at the very start, the one
-    after it): the model put the citation on its own line. Slices without words are filler.
-    Joining the slices gives back ``text`` exactly, so the answer can be rewritten slice by slice.
-    """
-    pieces: list[str] = []
-    cursor = 0
-    for match in _STATEMENT_END_RE.finditer(text):
-        pieces.append(text[cursor : match.end()])
-        cursor = match.end()
-    pieces.append(text[cursor:])
-    segments: list[tuple[str, bool]] = []
-    pending = ""
-    for piece in pieces:
-        if _WORD_RE.search(_CANONICAL_MARKER_RE.sub("", piece)):
-            segments.append((pending + piece, True))
-            pending = ""
-        elif _CANONICAL_MARKER_RE.search(piece) and _attachable(segments):
-            while not segments[-1][1]:  # blank lines between statement and marker
-                blank = segments.pop()[0]
-                piece = blank + piece
-            segments[-1] = (segments[-1][0] + piece, True)
-        elif _CANONICAL_MARKER_RE.search(piece):
-            pending += piece
-        else:
-            segments.append((piece, False))
-    if pending:
-        segments.append((pending, False))
-    return segments
-
-
-def _attachable(segments: list[tuple[str, bool]]) -> bool:
-    """A statement exists with nothing but whitespace after it."""
-    for segment, is_statement in reversed(segments):
-        if is_statement:
-            return True
-        if segment.strip():
-            return False
-    return False
-
-
-def split_statements(text: str) -> list[str]:
-    """The statements of ``text`` (see :func:`_segments`), whitespace-trimmed."""
-    return [segment.strip() for segment, is_statement in _segments(text) if is_statement]
-
-
-def _is_lead_in(statement: str) -> bool:
-    """ "各地区情况如下：" states nothing, so it needs no citation."""
-    return statement.rstrip().endswith(("：", ":"))
-
-
-def _bigrams(text: str) -> set[str]:
-    compact = re.sub(r"\s+", "", _CANONICAL_MARKER_RE.sub("", text))
-    return {compact[i : i + 2] for i in range(len(compact) - 1)}
-
-
-def _best_quote(hit: Hit, statements: Sequence[str]) -> tuple[int, int] | None:
-    """The passage sentence sharing most character bigrams with the statements citing it, as
-    document offsets, so the UI highlights the supporting sentence rather than the whole chunk."""
-    chunk = hit.chunk
-    wanted = set().union(*(_bigrams(s) for s in statements)) if statements else set()
-    best: tuple[int, tuple[int, int]] | None = None
-    for start, end in split_sentences(chunk.text, chunk.start):
-        overlap = len(wanted & _bigrams(chunk.text[start - chunk.start : end - chunk.start]))
-        if overlap and (best is None or overlap > best[0]):
-            best = (overlap, (start, end))
-    return best[1] if best else None
-
-
-def verify_reply(reply: str, passages: Sequence[Hit]) -> VerifiedReply:
-    """Check a reply against the numbered ``passages`` it was written from (1-based).
-
-    Markers may be [n], ［n］, 【n】, [n,m], [n][m] or ranges; numbers outside 1..len(passages)
-    are removed from the text and listed in ``dropped``. Only markers on a statement with
-    content count ("[1]" alone is no answer; a marker on a refusal line is removed). A reply
-    that is (only) the refusal abstains. ``supported`` says whether it can be shown as cited.
-    """
-    limit = len(passages)
-    dropped: list[int] = []
-
-    def canonical(run: re.Match[str]) -> str:
-        """Pass 1: every marker run as [a][b] in the model's numbering, invalid numbers out."""
-        kept: list[int] = []
-        for marker in _MARKER_RE.finditer(run.group(0)):
-            for number in _marker_numbers(marker.group(0), limit):
-                if not 1 <= number <= limit:
-                    dropped.append(number)
-                elif number not in kept:
-                    kept.append(number)
-        return "".join(f"[{n}]" for n in kept)
-
-    text = _MARKER_RUN_RE.sub(canonical, strip_reasoning(reply))
-    if dropped:
-        text = _SPACE_BEFORE_PUNCT_RE.sub("", text)
-    dropped_t = tuple(dict.fromkeys(dropped))
-    segments = [
-        (segment, is_statement and not _is_refusal(segment), is_statement and _is_refusal(segment))
-        for segment, is_statement in _segments(text)
-    ]
-    has_refusal = any(refusal for _, _, refusal in segments)
-    if has_refusal and not any(
-        content and _CANONICAL_MARKER_RE.search(segment) for segment, content, _ in segments
-    ):
-        return VerifiedReply(NOT_FOUND, (), (), dropped_t, {}, abstained=True)
-
-    # Pass 2: the passages content statements cite become 1..k in order of first appearance;
-    # markers anywhere else are removed.
-    renumbered: dict[int, int] = {}
-    for segment, content, _ in segments:
-        for marker in _CANONICAL_MARKER_RE.findall(segment) if content else ():
-            renumbered.setdefault(int(marker[1:-1]), len(renumbered) + 1)
-    rewritten = [
-        (_renumber(segment, renumbered if content else {}), content)
-        for segment, content, _ in segments
-    ]
-    text = "".join(segment for segment, _ in rewritten).strip()
-    content_statements = [segment.strip() for segment, content in rewritten if content]
-    cited = [s for s in content_statements if _CANONICAL_MARKER_RE.search(s)]
-
-    by_new = {new: old for old, new in renumbered.items()}
-    citations = tuple(
-        Citation.from_hit(
-            new,
-            passages[by_new[new] - 1],
-            _best_quote(passages[by_new[new] - 1], [s for s in cited if f"[{new}]" in s]),
-        )
-        for new in sorted(by_new)
-    )
-    uncited = tuple(
-        s for s in content_statements if not _CANONICAL_MARKER_RE.search(s) and not _is_lead_in(s)
-    )
-    ungrounded: dict[str, list[str]] = {}
-    for statement in cited:
-        cited_text = "".join(
-            passages[by_new[int(marker[1:-1])] - 1].chunk.text
-            for marker in _CANONICAL_MARKER_RE.findall(statement)
-        )
-        missing = _missing_figures(_CANONICAL_MARKER_RE.sub("", statement), cited_text)
-        if missing:
-            ungrounded[statement] = missing
-    return VerifiedReply(
-        text=text,
-        citations=citations,
-        uncited=uncited,
-        dropped=dropped_t,
-        renumbered=renumbered,
-        abstained=False,
-        partial_refusal=has_refusal,
-        ungrounded_numbers=ungrounded,
-    )
-
-
-def _renumber(text: str, mapping: dict[int, int]) -> str:
-    """Canonical markers [old] -> [new]; a marker without a mapping is removed."""
-
-    def swap(match: re.Match[str]) -> str:
-        new = mapping.get(int(match.group(0)[1:-1]))
-        return f"[{new}]" if new is not None else ""
-
-    return _CANONICAL_MARKER_RE.sub(swap, text)
-
-
-def _missing_figures(statement: str, passages_text: str) -> list[str]:
-    """Numbers of ``statement`` absent from the passages (spaces ignored: "7.39 万元")."""
-    compact = re.sub(r"\s+", "", passages_text)
-    present = set(re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", compact))
-    return [f for f in dict.fromkeys(_FIGURE_RE.findall(statement)) if f not in present]
 
 
 # --------------------------------------------------------------------------- deadlines
@@ -499,9 +277,14 @@ class LLMAnswerer:
     def finish(
         self, question: QuestionAnalysis, hits: Sequence[Hit], reply: str, elapsed_ms: float
     ) -> Answer:
-        """Turn a raw reply into the Answer: verified, or the fallback's when unsupported."""
+        """Turn a raw reply into the Answer: verified, or the fallback's when unsupported.
+
+        A cited statement with a figure its cited passages lack is withheld from the text (kept
+        in ``uncited``, with a ``notice``); ``details["llm"]["ungrounded_action"]`` says so:
+        "moved_to_uncited", or "extractive_fallback" when no grounded citation was left.
+        """
         passages = self.passages(hits)
-        verified = verify_reply(reply, passages)
+        verified = verify_reply(reply, passages, withhold_ungrounded=True)
         info: dict[str, Any] = {
             "model": self.model_name(),
             "passages": len(passages),
@@ -512,12 +295,27 @@ class LLMAnswerer:
         }
         if verified.partial_refusal:
             info["partial_refusal"] = True
+        notice = None
         if verified.ungrounded_numbers:
             info["ungrounded_numbers"] = verified.ungrounded_numbers
+            figures = "、".join(
+                dict.fromkeys(f for found in verified.ungrounded_numbers.values() for f in found)
+            )
+            notice = f"回答中的数字未能在引用段落中核实（{figures}）"
         if not verified.supported:
-            notice = "LLM 回答未引用任何文件段落，无法核实，已改用抽取式回答"
+            if verified.withheld:
+                info["ungrounded_action"] = "extractive_fallback"
+                info["rejected"] = "ungrounded numbers"
+                return self._fallback(question, hits, f"{notice}，已改用抽取式回答", info)
             info["rejected"] = "no valid citation"
+            notice = "LLM 回答未引用任何文件段落，无法核实，已改用抽取式回答"
             return self._fallback(question, hits, notice, info)
+        if verified.withheld:
+            info["ungrounded_action"] = "moved_to_uncited"
+            notice = (
+                f"{notice}，{len(verified.withheld)} 条相关陈述已移出回答，"
+                "列入没有引用支持的陈述，请对照引用段落核实"
+            )
         return Answer(
             question=question.text,
             answer=verified.text,
@@ -525,6 +323,7 @@ class LLMAnswerer:
             citations=verified.citations,
             retrieved=tuple(hits),
             mode=self.mode,
+            notice=notice,
             uncited=verified.uncited,
             details={"llm": info},
         )
@@ -564,7 +363,8 @@ class AnswerStream:
 
     The deltas are the model's unverified words (markers as the model wrote them); the UI shows
     them as a draft and replaces the draft with ``answer`` (renumbered citations, or the
-    extractive fallback with a ``notice`` if the model failed, timed out or cited nothing).
+    extractive fallback with a ``notice`` if the model failed, timed out, cited nothing or
+    kept no grounded statement).
     The stream is its own iterator, so it runs once; :meth:`result` drains whatever is left
     (also after the caller stopped early) and returns the answer.
     """
