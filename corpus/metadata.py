@@ -7,6 +7,7 @@ and search it at once, then fix what inference left uncertain here.
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def load_manifest(directory: Path) -> dict[str, DocumentMeta]:
     if not path.is_file():
         return {}
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(_manifest_text(path))
         entries = raw["documents"] if isinstance(raw, dict) else raw
         return {entry["file"]: _meta_from_entry(entry) for entry in entries}
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -30,6 +31,31 @@ def load_manifest(directory: Path) -> dict[str, DocumentMeta]:
             f"{path}: not a valid corpus manifest ({exc}); expected "
             '{"documents": [{"file": ..., "region": ..., "title": ...}, ...]}'
         ) from exc
+
+
+def _manifest_text(path: Path) -> str:
+    """The manifest decoded: UTF-8 (with or without BOM), UTF-16 with a BOM, else GB18030.
+
+    Chinese Windows editors save "ANSI" text as GBK, and GB18030 is its superset, so that is
+    the one fallback; it is decoded strictly, never guessed by a detector (charset detection
+    took a short GBK manifest for Korean and would have renamed every region). Anything else
+    is a DocumentError that says to save the file as UTF-8.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"{path}: cannot read the corpus manifest ({exc.strerror})") from None
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    problem = None
+    for encoding in ("utf-16",) if utf16 else ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            problem = exc
+    raise DocumentError(
+        f"{path}: the corpus manifest is not valid {'UTF-16' if utf16 else 'UTF-8 or GBK'} "
+        f"text ({problem}); save it as UTF-8"
+    )
 
 
 _TEXT_FIELDS = ("file", "region", "title", "kind", "period", "date", "issuer", "scope")

@@ -7,9 +7,11 @@ Precedence, highest first: constructor arguments (CLI flags), environment variab
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -18,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from corpus.errors import InputError
 
 #: Bundled planning documents shipped with the repository.
 BUNDLED_CORPUS_DIR = Path(__file__).resolve().parent / "documents"
@@ -41,6 +45,52 @@ def config_file_path() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+class CheckedTomlSource(TomlConfigSettingsSource):
+    """The TOML file, refusing what would otherwise be a traceback or silently do nothing.
+
+    A syntax error was tomllib's traceback; a misspelt key (``max_query_char``) was ignored, so
+    the user's setting had no effect and nothing said so. Both are an InputError naming the
+    file, and the key with the closest valid one. (Unknown ``PLANQA_*`` environment variables
+    stay allowed: other tools, and planqa's own ``PLANQA_CONFIG``/``PLANQA_UI_*``, share the
+    prefix.)
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
+        if not toml_file.is_file():
+            raise InputError(
+                f"PLANQA_CONFIG={toml_file}: no such configuration file; "
+                "fix the path or unset PLANQA_CONFIG"
+            )
+        super().__init__(settings_cls, toml_file=toml_file)
+        known = {name.lower(): name for name in settings_cls.model_fields}
+        unknown = [key for key in self.toml_data if str(key).lower() not in known]
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(str(key).lower(), list(known), n=1)
+                hint = f" (did you mean {known[close[0]]!r}?)" if close else ""
+                hints.append(f"{key!r}{hint}")
+            raise InputError(
+                f"{toml_file}: unknown setting {', '.join(hints)}; settings are the "
+                'lower-case names of the PLANQA_* variables (e.g. index_dir = "..."), '
+                "fix or remove the key"
+            )
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            return super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(
+                f"{file_path}: not valid TOML ({exc}); fix the file, e.g. quote text values "
+                '(embedding_model = "hash")'
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(
+                f"{file_path}: cannot read the configuration file ({exc}); "
+                "save it as UTF-8 text, or set PLANQA_CONFIG to another file"
+            ) from None
 
 
 class Settings(BaseSettings):
@@ -138,7 +188,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         toml_path = config_file_path()
         if toml_path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+            sources.append(CheckedTomlSource(settings_cls, toml_path))
         return tuple(sources)
 
     @property

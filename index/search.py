@@ -17,6 +17,7 @@ from corpus.chunking import Chunk
 from corpus.documents import Document
 from corpus.errors import InputError
 from corpus.settings import Settings
+from corpus.text_edges import valid_text
 from index.bm25 import rank_scores
 from index.builder import check_compatible
 from index.embedder import Embedder, make_embedder
@@ -184,7 +185,7 @@ class HybridSearcher:
         """The query as matched: checked (InputError with the fix), cleaned, simplified."""
         if not isinstance(query, str):
             raise InputError(f"the query must be text, not {type(query).__name__}")
-        text = query.strip()
+        text = valid_text(query).strip()  # lone surrogates would fail the tokenizers
         if len(text) <= self.settings.max_query_chars:
             text = strip_invisible(text).strip()
         if not text:

@@ -30,6 +30,7 @@ import gradio as gr
 
 from corpus.errors import InputError, PlanqaError
 from corpus.structure import parse_structure
+from corpus.text_edges import valid_text
 from eval.review import DEFAULT_RUNS_DIR, default_store_path
 from rag.answer import Answer
 from rag.pipeline import Conversation, Pipeline
@@ -90,6 +91,13 @@ def _user_facing(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def _text(value: Any) -> Any:
+    """A text input as valid text: a lone surrogate (half an emoji from a browser or an API
+    client) would otherwise be kept in the session, where gradio's JSON encoder fails on it —
+    dropping the connection and every later answer of the session."""
+    return valid_text(value) if isinstance(value, str) else value
+
+
 def _int_or_none(value: Any) -> int | None:
     try:
         return int(str(value))
@@ -117,7 +125,7 @@ class WebHandlers:
         verified answer; in extractive mode there is one step.
         """
         session = session or ChatSession()
-        question = (question or "").strip()
+        question, region = (_text(question) or "").strip(), _text(region)
         if not question:
             gr.Warning("请输入问题。")
             yield list(session.messages), session, ""
@@ -202,8 +210,9 @@ class WebHandlers:
         try:
             if not isinstance(question, str) or not question.strip():
                 raise InputError("the question is empty")
+            question = valid_text(question)
             answer = self.pipeline.ask(
-                question, mode=(mode or "extractive"), region=(region or "").strip() or None
+                question, mode=(mode or "extractive"), region=(_text(region) or "").strip() or None
             )
         except PlanqaError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
@@ -220,6 +229,7 @@ class WebHandlers:
     ) -> tuple[str, str, Any, Any]:
         """Ranked passages grouped for reading, plus CSV and XLSX downloads of the same rows."""
         k = max(1, min(int(k or 10), MAX_SEARCH_RESULTS))
+        query, region, doc, chapter = _text(query), _text(region), _text(doc), _text(chapter)
         chapter = (chapter or "").strip()
         total = len(self.searcher.contents.chunks)
         pool = min(total, CHAPTER_FILTER_POOL if chapter else k)

@@ -6,7 +6,6 @@ codes from the exception type (2 bad input, 3 bad document, 4 index problem, 5 m
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,8 @@ from typing import Annotated, Any
 import typer
 
 from corpus.errors import PlanqaError
+from corpus.text_edges import valid_text
+from ui.inputs import json_text, optional_text
 
 # Quiet the model libraries before anything imports them; planqa prints its own progress.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -46,7 +47,8 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except PlanqaError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        # The message may quote the user's input, lone surrogates and all.
+        typer.echo(f"error: {valid_text(str(exc))}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
@@ -54,12 +56,13 @@ def user_errors() -> Iterator[None]:
 
 
 def load_settings(index: Path | None = None, **overrides: Any):
-    from corpus.settings import Settings
+    """Settings from flags, environment and planqa.toml; a bad value is an InputError."""
+    from corpus.config import load_settings as load
 
     values = {k: v for k, v in overrides.items() if v is not None}
     if index is not None:
         values["index_dir"] = index
-    return Settings(**values)
+    return load(**values)
 
 
 def preload_query_encoder(settings: Any) -> None:
@@ -72,7 +75,7 @@ def preload_query_encoder(settings: Any) -> None:
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    typer.echo(json_text(data, indent=2))
 
 
 @app.command("index")
@@ -100,12 +103,14 @@ def index_command(
     """
     from corpus.errors import InputError
     from index.builder import add_documents, build_index
+    from ui.inputs import check_index_locations
 
     with user_errors():
         settings = load_settings(index)
+        if add and not paths:
+            raise InputError("--add needs the files to add, e.g. planqa index --add plan.txt")
+        check_index_locations(settings)  # before any embedding work, not after it
         if add:
-            if not paths:
-                raise InputError("--add needs the files to add, e.g. planqa index --add plan.txt")
             report = add_documents(settings, paths, progress=True)
         else:
             report = build_index(settings, paths or None, rebuild=rebuild, progress=True)
@@ -156,6 +161,7 @@ def search_command(
     """
     from index.search import HybridSearcher
 
+    query, region, doc = valid_text(query), optional_text(region), optional_text(doc)
     with user_errors():
         settings = load_settings(index)
         searcher = HybridSearcher.open(settings)
@@ -211,29 +217,6 @@ def render_answer(answer) -> str:
     return "\n".join(lines)
 
 
-def _read_questions(path: Path) -> list[dict[str, Any]]:
-    """Batch input: one JSON object per line with ``question`` (and usually ``id``)."""
-    from corpus.errors import InputError
-
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the questions file ({exc})") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict) or not isinstance(row.get("question"), str):
-                raise ValueError("expected an object with a string 'question'")
-        except ValueError as exc:
-            rows.append({"id": None, "line": number, "error": f"line {number}: {exc}"})
-            continue
-        rows.append({"id": row.get("id"), "line": number, "question": row["question"]})
-    return rows
-
-
 @app.command("ask")
 def ask_command(
     question: Annotated[str | None, typer.Argument(help="The question, in plain Chinese.")] = None,
@@ -251,24 +234,28 @@ def ask_command(
     Example: planqa ask "哪个区规划了集成电路测试产业园？"
     """
     from corpus.errors import InputError, PlanqaError
+    from ui.inputs import read_questions
 
+    question, region = optional_text(question), optional_text(region)
     with user_errors():
         if (question is None) == (questions is None):
             raise InputError("give either a QUESTION or --questions FILE.jsonl")
+        # The file is read and checked before any model loads: a bad file fails at once.
+        rows = read_questions(questions) if questions is not None else []
         settings = load_settings(index)
-        preload_query_encoder(settings)
-        from rag.pipeline import Pipeline
+        if question is not None or any("error" not in row for row in rows):
+            preload_query_encoder(settings)
+            from rag.pipeline import Pipeline
 
-        pipeline = Pipeline.open(settings)
+            pipeline = Pipeline.open(settings)
         if question is not None:
             answer = pipeline.ask(question, mode=mode, region=region)
             typer.echo(
-                json.dumps(answer.to_dict(), ensure_ascii=False, indent=2)
+                json_text(answer.to_dict(), indent=2)
                 if as_json
-                else render_answer(answer)
+                else valid_text(render_answer(answer))
             )
             return
-        rows = _read_questions(questions)
     failures = 0
     for row in rows:
         if "error" not in row:
@@ -279,7 +266,7 @@ def ask_command(
             except PlanqaError as exc:
                 row = {"id": row["id"], "question": row["question"], "error": str(exc)}
         failures += "error" in row
-        typer.echo(json.dumps(row, ensure_ascii=False))
+        typer.echo(json_text(row))
     if failures:
         typer.echo(f"error: {failures} of {len(rows)} questions could not be answered", err=True)
         raise typer.Exit(2)
@@ -298,12 +285,13 @@ def chat_command(
     from corpus.errors import PlanqaError
     from rag.pipeline import Conversation, Pipeline
 
+    region = optional_text(region)
     with user_errors():
         pipeline = Pipeline.open(load_settings(index))
     conversation = Conversation()
     while True:
         try:
-            line = input("问> ").strip()
+            line = valid_text(input("问> ")).strip()
         except EOFError:
             break
         if line in {"/exit", "/quit"}:
@@ -322,7 +310,7 @@ def chat_command(
                 + "\n"
             )
         except PlanqaError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {valid_text(str(exc))}", err=True)
 
 
 @app.command("serve")
@@ -627,6 +615,11 @@ def _scale_bench(
 
 
 def main() -> None:
+    # Last line of defence for text that escaped the checks at the edges: an unencodable
+    # character is printed as "?" rather than ending the run with a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     app()
 
 
