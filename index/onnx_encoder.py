@@ -117,8 +117,14 @@ class OnnxQueryEncoder:
         self._failure: BaseException | None = None
         self._loader: threading.Thread | None = None
         if background:
-            self._loader = threading.Thread(target=self._load_runtime, name="planqa-onnx-load")
-            self._loader.daemon = True
+            # Not a daemon: the interpreter joins it before finalising. A daemon thread still
+            # inside InferenceSession when a command exits early (bad input, an error before the
+            # first query) is torn down mid-construction, and the C++ runtime aborts the process
+            # ("terminate called without an active exception", exit code 134, or a segfault).
+            # The join costs an early exit at most the rest of the ~2 s load.
+            self._loader = threading.Thread(
+                target=self._load_runtime, name="planqa-onnx-load", daemon=False
+            )
             self._loader.start()
         else:
             self._load_runtime()

@@ -131,11 +131,11 @@ def answerer(
 
 
 def test_citations_are_parsed_and_renumbered_in_first_appearance_order(hits: list[Hit]) -> None:
-    reply = "海州区高标准农田面积比重目标为80%［3］。南通开发区实际利用外资32.5亿美元[2, 3]。"
+    reply = "江阴高新区建设集成电路测试产业园［3］。南通开发区实际利用外资32.5亿美元[2, 3]。"
     answer = answerer([reply]).answer(question(), hits)
     assert answer.mode == "llm" and not answer.abstained and answer.notice is None
     assert answer.answer == (
-        "海州区高标准农田面积比重目标为80%[1]。南通开发区实际利用外资32.5亿美元[2][1]。"
+        "江阴高新区建设集成电路测试产业园[1]。南通开发区实际利用外资32.5亿美元[2][1]。"
     )
     assert [(c.n, c.doc) for c in answer.citations] == [(1, "002.txt"), (2, "000.txt")]
     assert answer.details["llm"]["renumbered"] == {"3": 1, "2": 2}
@@ -262,14 +262,14 @@ def test_a_timeout_error_raised_by_the_client_falls_back(hits: list[Hit]) -> Non
 
 
 def test_streaming_yields_deltas_then_the_verified_answer(hits: list[Hit]) -> None:
-    reply = "海州区高标准农田面积比重达到80%[3]。"
+    reply = "江阴高新区建设集成电路测试产业园[3]。"
     stream = answerer([reply]).stream(question(), hits)
     assert not stream.done
     with pytest.raises(RuntimeError):
         _ = stream.answer
     deltas = list(stream)
     assert len(deltas) > 1 and "".join(deltas) == reply
-    assert stream.answer.answer == "海州区高标准农田面积比重达到80%[1]。"
+    assert stream.answer.answer == "江阴高新区建设集成电路测试产业园[1]。"
     assert [c.doc for c in stream.answer.citations] == ["002.txt"]
 
 

@@ -83,6 +83,68 @@ def test_a_damaged_export_loading_in_the_background_fails_on_first_use(tmp_path:
         OnnxQueryEncoder(tmp_path, info, 8)
 
 
+#: A child that exits (code 2, as for bad input) while its background loader is inside
+#: InferenceSession: it waits until the loader has entered the constructor, then leaves.
+EARLY_EXIT_CHILD = """
+import sys, threading, time
+from pathlib import Path
+import onnxruntime
+from index.onnx_encoder import OnnxModelInfo, OnnxQueryEncoder
+
+entered, real = threading.Event(), onnxruntime.InferenceSession
+
+def session(*args, **kwargs):
+    entered.set()
+    return real(*args, **kwargs)
+
+onnxruntime.InferenceSession = session
+info = OnnxModelInfo("x", 8, "mean", True, 8, 0, False, {}, 1.0)
+OnnxQueryEncoder(Path(sys.argv[1]), info, 8, background=True)
+assert entered.wait(30)
+time.sleep(0.05)
+sys.exit(2)
+"""
+
+
+def slow_loading_graph(path: Path, nodes: int = 3000, width: int = 8) -> None:
+    """A small file (~2 MB) whose session takes a few hundred ms to build: many tiny MatMuls."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.random((width, width), dtype=np.float32), f"w{i}")
+        for i in range(nodes)
+    ]
+    chain = [
+        helper.make_node("MatMul", ["x" if i == 0 else f"h{i - 1}", f"w{i}"], [f"h{i}"])
+        for i in range(nodes)
+    ]
+    graph = helper.make_graph(
+        chain,
+        "slow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, width])],
+        [helper.make_tensor_value_info(f"h{nodes - 1}", TensorProto.FLOAT, [1, width])],
+        weights,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_exiting_while_the_background_load_runs_never_aborts(tmp_path: Path) -> None:
+    """A command that fails early (``planqa search --mode foo x``) exits with its own code: a
+    loader thread torn down inside InferenceSession made the C++ runtime abort (134, or 139)."""
+    slow_loading_graph(tmp_path / "model.onnx")
+    for _ in range(5):
+        child = subprocess.run(
+            [sys.executable, "-c", EARLY_EXIT_CHILD, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert child.returncode == 2, (child.returncode, child.stderr[-2000:])
+        assert "terminate called" not in child.stderr
+
+
 class Transformer:
     pass
 

@@ -371,6 +371,24 @@ def _two_file_corpus(tmp_path: Path) -> Path:
     return folder
 
 
+def test_the_default_k_on_an_index_with_fewer_chunks_returns_them_all(tmp_path: Path) -> None:
+    """``planqa search`` asks for 10 passages by default; a smaller index gives all it has
+    rather than an error, while k < 1 stays one."""
+    settings = Settings(embedding_model="hash", index_dir=tmp_path / "index")
+    build_index(settings, [_two_file_corpus(tmp_path)], progress=False)
+    searcher = HybridSearcher.open(settings)
+    total = len(searcher.contents.chunks)
+    assert 0 < total < 10
+    for mode in ("hybrid", "dense"):
+        hits = searcher.search("鲲鹏智造港", 10, mode=mode)
+        assert len({(h.chunk.doc, h.chunk.start) for h in hits}) == len(hits) == total
+    with pytest.raises(InputError, match="at least 1"):
+        searcher.search("鲲鹏智造港", 0)
+    result = cli(settings.index_dir).invoke(app, ["search", "鲲鹏智造港", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(result.stdout)) == total
+
+
 def test_a_file_that_vanishes_during_indexing_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

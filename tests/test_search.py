@@ -44,6 +44,11 @@ def test_document_filter(searcher: HybridSearcher) -> None:
     assert hits and all(h.chunk.doc == "001_609138391ce5f9ab.txt" for h in hits)
 
 
+def test_a_k_over_the_chunk_count_returns_every_chunk(searcher: HybridSearcher) -> None:
+    hits = searcher.search("规划", 10**6, mode="dense")
+    assert len(hits) == len(searcher.contents.chunks)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -51,8 +56,8 @@ def test_document_filter(searcher: HybridSearcher) -> None:
         ({"query": "   \n"}, "empty"),
         ({"query": "，。！？"}, "no words"),
         ({"query": "规划" * 2000}, "over the limit"),
-        ({"query": "规划", "k": 0}, "outside"),
-        ({"query": "规划", "k": 10**6}, "outside"),
+        ({"query": "规划", "k": 0}, "at least 1"),
+        ({"query": "规划", "k": -3}, "at least 1"),
         ({"query": "规划", "region": "火星"}, "unknown region.*南通市经济技术开发区"),
         ({"query": "规划", "doc": "nope.txt"}, "unknown document"),
         ({"query": "规划", "mode": "magic"}, "unknown mode"),
