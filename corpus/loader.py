@@ -2,10 +2,16 @@
 
 One unreadable file must not stop the rest of the corpus from loading, so failures are collected
 and reported, not raised. Duplicate texts under different names are kept once (the first by name).
+
+Hostile files are among the failures: what a file inflates to, the text it yields and the time it
+takes are capped (corpus/guards.py, limits in Settings); a link out of the corpus folder is not
+followed (it would index and show a file its owner never put in the corpus); a file that is only
+a table of contents or headings is refused like an empty one. Every reported problem is one line.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,20 +19,39 @@ from pathlib import Path
 from corpus.decoding import decode_bytes
 from corpus.documents import Document
 from corpus.errors import DocumentError
+from corpus.guards import Deadline, TextBudget, check_zip, shown, within_time
 from corpus.inference import infer_meta
 from corpus.metadata import MANIFEST_NAME, load_manifest
+from corpus.settings import Settings
+from corpus.structure import (
+    MAX_COVER_CHARS,
+    SENTENCE_END_CHARS,
+    TOC_HEADER_RE,
+    parse_structure,
+)
 
 TEXT_SUFFIXES = (".txt", ".md")
 RICH_SUFFIXES = (".docx", ".pdf")
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + RICH_SUFFIXES
 #: Larger files are almost certainly not one planning document; refuse rather than stall indexing.
 MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Texts up to this long are checked for body text: a table of contents or a list of headings
+#: is far shorter, and parsing every long text twice (here and when chunking) would cost seconds.
+BODY_CHECK_MAX_CHARS = 100_000
 
 
 @dataclass(frozen=True)
 class LoadProblem:
+    """A file that was not loaded, as a user is shown it: ``path`` and ``reason`` are one line
+    each, with control characters in names escaped (:func:`corpus.guards.shown`), so that
+    ``f"skipped {path}: {reason}"`` is one line whatever the file is called."""
+
     path: str
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", shown(self.path))
+        object.__setattr__(self, "reason", shown(self.reason))
 
 
 @dataclass
@@ -50,66 +75,147 @@ def find_document_files(paths: list[Path]) -> list[Path]:
         elif path.exists():
             files.append(path)
         else:
-            raise DocumentError(f"{path}: no such file or folder")
+            raise DocumentError(f"{shown(path)}: no such file or folder")
     return files
 
 
-def read_document(path: Path, manifest: dict | None = None) -> Document:
-    """Decode one file and attach its metadata (manifest entry by file name, else inferred)."""
+def read_document(
+    path: Path, manifest: dict | None = None, settings: Settings | None = None
+) -> Document:
+    """Decode one file and attach its metadata (manifest entry by file name, else inferred).
+
+    ``settings`` supplies the limits on hostile files (default: ``Settings()``, i.e. the
+    environment and the configuration file)."""
+    settings = settings or Settings()
+    source = shown(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise DocumentError(
-            f"{path}: unsupported file type {suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+            f"{source}: unsupported file type {suffix!r}; "
+            f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
         )
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise DocumentError(
-                f"{path}: {size / 2**20:.0f} MiB is over the {MAX_FILE_BYTES // 2**20} MiB limit; "
-                "split the file"
+                f"{source}: {size / 2**20:.0f} MiB is over the {MAX_FILE_BYTES // 2**20} MiB "
+                "limit; split the file"
             )
         data = path.read_bytes()
     except OSError as exc:
-        raise DocumentError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if suffix in TEXT_SUFFIXES:
-        text, encoding = decode_bytes(data, str(path))
-    else:
-        text, encoding = _extract_rich_text(data, suffix, path), suffix.lstrip(".")
+        raise DocumentError(f"{source}: cannot read ({exc.strerror or exc})") from exc
+    if suffix in RICH_SUFFIXES:  # before the clock starts: an alarm must not cut an import
+        parser = "docx" if suffix == ".docx" else "pypdf"
+        try:
+            importlib.import_module(parser)
+        except ImportError as exc:
+            raise DocumentError(f"{source}: cannot read {suffix} files ({exc})") from exc
+    text, encoding = within_time(
+        source, settings, lambda deadline: _extract(data, suffix, source, settings, deadline)
+    )
+    _require_body(text, source)
     manifest = manifest if manifest is not None else load_manifest(path.parent)
     meta = manifest.get(path.name) or infer_meta(path.name, text)
     return Document(meta=meta, text=text, encoding=encoding)
 
 
-def _extract_rich_text(data: bytes, suffix: str, path: Path) -> str:
-    """Word and PDF files go through python-docx and pypdf; their text then behaves like a .txt."""
+def _extract(
+    data: bytes, suffix: str, source: str, settings: Settings, deadline: Deadline
+) -> tuple[str, str]:
+    """``(text, encoding)`` of a file's bytes, within the text and time limits."""
+    if suffix in TEXT_SUFFIXES:
+        text, encoding = decode_bytes(data, source)
+        TextBudget(source, settings).add(len(text))
+        return text, encoding
+    return _extract_rich_text(data, suffix, source, settings, deadline), suffix.lstrip(".")
+
+
+def _extract_rich_text(
+    data: bytes, suffix: str, source: str, settings: Settings, deadline: Deadline
+) -> str:
+    """Word and PDF files go through python-docx and pypdf; their text then behaves like a .txt.
+
+    A .docx is a zip: its inflated size is checked before python-docx reads it. Text and time
+    are counted per paragraph or page, so an oversized file stops at the limit, not at its end.
+    """
+    budget = TextBudget(source, settings)
+    parts: list[str] = []
     try:
         if suffix == ".docx":
+            check_zip(data, source, settings)
             import docx
 
-            paragraphs = docx.Document(io.BytesIO(data)).paragraphs
-            text = "\n".join(paragraph.text for paragraph in paragraphs)
+            items = (p.text for p in docx.Document(io.BytesIO(data)).paragraphs)
         else:
             import pypdf
 
-            pages = pypdf.PdfReader(io.BytesIO(data)).pages
-            text = "\n".join(page.extract_text() or "" for page in pages)
+            items = (page.extract_text() or "" for page in pypdf.PdfReader(io.BytesIO(data)).pages)
+        deadline.check()
+        for item in items:
+            budget.add(len(item) + bool(parts))  # the joining newline
+            parts.append(item)
+            deadline.check()
+    except DocumentError:
+        raise
     except Exception as exc:  # the parsers raise many types for damaged files
-        raise DocumentError(f"{path}: cannot extract text from this {suffix} file ({exc})") from exc
+        raise DocumentError(
+            f"{source}: cannot extract text from this {suffix} file ({exc})"
+        ) from exc
+    text = "\n".join(parts)
     if not text.strip():
-        raise DocumentError(f"{path}: no extractable text (a scanned {suffix}? run OCR first)")
+        raise DocumentError(f"{source}: no extractable text (a scanned {suffix}? run OCR first)")
     return text
 
 
-def load_corpus(paths: list[Path]) -> CorpusLoad:
-    """Load every supported file below ``paths``; unreadable and duplicate files become problems."""
+def _require_body(text: str, source: str) -> None:
+    """Refuse a text with nothing to retrieve, as an empty file is refused.
+
+    A file holding only a table of contents became one chunk 「目  录」 (its entries are dropped
+    as TOC lines, the 目录 line stayed) under a region guessed from the file name; a file of
+    only headings, or of a title page and a TOC, is no better. Such a file is a stub or a
+    failed export, and the user should hear so rather than search it.
+    """
+    if len(text) > BODY_CHECK_MAX_CHARS:
+        return
+    structure = parse_structure(text)
+    had_toc = any(reason == "toc" for *_, reason in structure.dropped)
+    bodies: list[tuple[tuple[str, ...], str]] = []
+    for section in structure.sections:
+        lines = [line.strip() for line in text[section.start : section.end].splitlines()]
+        kept = [line for line in lines if line and not TOC_HEADER_RE.match(line)]
+        had_toc = had_toc or len(kept) < len([line for line in lines if line])
+        if kept:
+            bodies.append((section.path, "\n".join(kept)))
+    title_only = had_toc and all(
+        not path and len(body) <= MAX_COVER_CHARS and not any(c in SENTENCE_END_CHARS for c in body)
+        for path, body in bodies
+    )
+    if not bodies or title_only:
+        raise DocumentError(
+            f"{source}: no body text, only a table of contents, headings or a title; add the "
+            "document's text or remove it from the corpus"
+        )
+
+
+def load_corpus(paths: list[Path], settings: Settings | None = None) -> CorpusLoad:
+    """Load every supported file below ``paths``; unreadable and duplicate files become problems.
+
+    ``settings`` supplies the limits on hostile files and ``follow_external_symlinks``
+    (default: ``Settings()``, i.e. the environment and the configuration file)."""
+    settings = settings or Settings()
     result = CorpusLoad()
     manifests: dict[Path, dict] = {}
     seen_hashes: dict[str, str] = {}
     seen_names: set[str] = set()
-    for path in find_document_files(paths):
+    files = find_document_files(paths)
+    skipped_links = _skipped_links(paths, files, settings)
+    for path in files:
+        if path in skipped_links:
+            result.problems.append(LoadProblem(str(path), skipped_links[path]))
+            continue
         try:
             manifest = manifests.setdefault(path.parent, load_manifest(path.parent))
-            document = read_document(path, manifest)
+            document = read_document(path, manifest, settings)
         except DocumentError as exc:
             result.problems.append(LoadProblem(str(path), str(exc)))
             continue
@@ -127,3 +233,44 @@ def load_corpus(paths: list[Path]) -> CorpusLoad:
         seen_names.add(document.name)
         result.documents.append(document)
     return result
+
+
+def _skipped_links(paths: list[Path], files: list[Path], settings: Settings) -> dict[Path, str]:
+    """Why each skipped symbolic link among ``files`` is skipped.
+
+    A link found in a corpus folder whose target lies outside that folder is not followed
+    unless ``follow_external_symlinks``: it indexed, and showed to anyone searching, a file its
+    owner never put in the corpus. (A file named on the command line is read wherever it
+    points: the user chose it.) A link to a file that is also read under its own name, or
+    through an earlier link, is skipped so that no file is indexed twice.
+    """
+    roots = [path for path in paths if path.is_dir()]
+    real = {file.resolve(): file for file in files if not file.is_symlink()}
+    linked: dict[Path, Path] = {}
+    reasons: dict[Path, str] = {}
+    for file in files:
+        if not file.is_symlink():
+            continue
+        try:
+            target = file.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:  # a loop, or deleted since the listing
+            reasons[file] = f"a link that cannot be resolved ({exc}); skipped"
+            continue
+        root = next((root for root in roots if file.is_relative_to(root)), None)
+        if (
+            root is not None
+            and not target.is_relative_to(root.resolve())
+            and not settings.follow_external_symlinks
+        ):
+            reasons[file] = (
+                f"a link to {shown(target)}, outside the corpus folder {shown(root)}; not "
+                "followed (set follow_external_symlinks = true, or PLANQA_FOLLOW_EXTERNAL_"
+                "SYMLINKS=1, to index links that leave the folder)"
+            )
+        elif target in real:
+            reasons[file] = f"a link to {shown(real[target])}, read under its own name; skipped"
+        elif target in linked:
+            reasons[file] = f"a link to the same file as {shown(linked[target])}; skipped"
+        else:
+            linked[target] = file
+    return reasons

@@ -129,6 +129,20 @@ class Settings(BaseSettings):
     chunk_max_chars: int = Field(default=500, ge=50, le=10_000)
     chunk_overlap_chars: int = Field(default=80, ge=0, le=2_000)
 
+    #: Reading hostile files (corpus/guards.py): a 148 KB .docx inflating to 50 MB of XML took
+    #: 101 s and 1 GB. All parts of a .docx together (images included) may inflate to this much;
+    max_unzipped_bytes: int = Field(default=128 * 2**20, ge=1)
+    #: each XML part (parsed into a tree ~20× its size) to this: ~10× a 100k-character plan's.
+    max_unzipped_xml_bytes: int = Field(default=16 * 2**20, ge=1)
+    #: Characters of text one file may yield (~3× the 10 MB plan tests/test_robustness.py reads).
+    max_text_chars: int = Field(default=10_000_000, ge=1)
+    #: Seconds to extract one file's text (checked between paragraphs/pages; an alarm interrupts
+    #: a slow page too where signals can, i.e. the main thread); long PDFs need the most.
+    max_parse_seconds: float = Field(default=120.0, gt=0)
+    #: Links in a corpus folder to files outside it are skipped: a link to a private file would
+    #: be indexed and shown to anyone who can search. True follows them.
+    follow_external_symlinks: bool = False
+
     rrf_k: int = Field(default=60, ge=1)
     #: Regions named in a query get their own ranked lists in the hybrid fusion (see index.search).
     region_aware: bool = True
