@@ -162,7 +162,7 @@ def build_index(
 ) -> BuildReport:
     """Index the corpus folder (or ``paths``): a new index, or an update of the current one."""
     started = time.perf_counter()
-    loaded = load_corpus(paths or [settings.corpus_dir])
+    loaded = load_corpus(paths or [settings.corpus_dir], settings=settings)
     if not loaded.documents:
         details = (
             "; ".join(p.reason for p in loaded.problems) or "no .txt/.md/.docx/.pdf files found"
@@ -189,7 +189,7 @@ def add_documents(
     """Add ``paths`` to the current index (replacing documents of the same name) without
     reading the rest of the corpus again: the other documents come from the index itself."""
     started = time.perf_counter()
-    loaded = load_corpus(paths)
+    loaded = load_corpus(paths, settings=settings)
     if not loaded.documents:
         details = "; ".join(p.reason for p in loaded.problems) or "no supported files"
         raise DocumentError(f"nothing to add ({details})")

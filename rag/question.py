@@ -8,10 +8,11 @@ so they are removed before measuring how much of the question a sentence covers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from index.search import HybridSearcher
 from index.text_tokenizer import normalise_text
+from rag.constraints import Constraints, question_constraints
 
 #: "Which region/zone/where" questions want a region as the answer.
 _ASKS_REGION = re.compile(
@@ -58,6 +59,8 @@ class QuestionAnalysis:
     #: Units the answer's number must carry ("几位" → 人/位/名, "多大比例" → %); empty when the
     #: question does not say (a money amount may be written 700亿 or 700亿元).
     answer_units: tuple[str, ...] = ()
+    #: The years and places an answer must keep to (see rag.constraints).
+    constraints: Constraints = field(default_factory=Constraints)
 
 
 class QuestionAnalyzer:
@@ -70,6 +73,7 @@ class QuestionAnalyzer:
             for document in searcher.documents.values()
             for name in document.meta.region_names
         }
+        self._documents = [document.meta for document in searcher.documents.values()]
 
     def analyse(self, question: str) -> QuestionAnalysis:
         text = self.searcher.validate_query(question)
@@ -84,6 +88,7 @@ class QuestionAnalyzer:
             compares=len(regions) >= 2 or (bool(_COMPARES.search(text)) and len(regions) != 1),
             keywords=self.keywords(text),
             answer_units=units,
+            constraints=question_constraints(text, regions, self._documents),
         )
 
     def keywords(self, text: str) -> tuple[str, ...]:

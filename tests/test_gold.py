@@ -157,3 +157,16 @@ def test_probe_set_loads_and_every_quote_is_in_the_bundled_corpus(corpus_dir: Pa
     items = load_gold(BUNDLED_DEV_GOLD.with_name("probes.jsonl"))
     assert len({i.id for i in items}) == len(items) == 24
     check_evidence(items, {d.name: d for d in load_corpus([corpus_dir]).documents})
+
+
+MORE_DOCS = Path(__file__).resolve().parents[2] / "shared" / "more-docs"
+
+
+@pytest.mark.skipif(not MORE_DOCS.is_dir(), reason=f"no documents at {MORE_DOCS}")
+def test_generality_set_quotes_are_in_the_nine_documents(corpus_dir: Path) -> None:
+    items = load_gold(BUNDLED_DEV_GOLD.with_name("generality.jsonl"))
+    assert len({i.id for i in items}) == len(items) >= 40
+    loaded = load_corpus([corpus_dir, *sorted(MORE_DOCS.glob("*.txt"))])
+    check_evidence(items, {d.name: d for d in loaded.documents})
+    kinds = {i.type for i in items}
+    assert {"unanswerable", "list", "compare", "which_region"} <= kinds

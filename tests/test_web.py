@@ -222,7 +222,7 @@ def test_chat_question_with_markup_is_inert(handlers: WebHandlers) -> None:
 
 
 def test_chat_refusal_state(handlers: WebHandlers) -> None:
-    messages, _ = run_turn(handlers, "火星基地的建设目标是什么？")
+    messages, _ = run_turn(handlers, "火星基地的液氧储量规划是多少吨？")
     reply = last_reply(messages)
     assert NOT_FOUND in reply and "最接近的段落" in reply
 

@@ -1,0 +1,215 @@
+"""The hard constraints of a question — the years and the place it asks about — and whether a
+candidate answer sentence keeps to them.
+
+Retrieval ranks by similarity, and in planning prose the sentence most similar to a question
+about 2030 is often the one about 2025, and to a question about 浙江省 广东省's. Such a near
+miss, quoted as the answer, is the worst thing planqa can say: a confident answer about the wrong
+year or region. So a sentence is checked before it is quoted:
+
+* **Years.** The years a question asks (2025年, "十三五"期间, 今年 → the document's own year) must
+  meet the years the sentence speaks of: the ones it states, else those of its paragraph's
+  opening, else those of its chapter heading, else its document's (a 十四五 plan speaks of its
+  baseline 2020 and its target 2025; a 2026 report of 2025 and 2026). A year nobody states is no
+  constraint.
+* **Place.** Only the documents of the regions a question names answer it; a question that names
+  a real place (looked up in the gazetteer) covered by no document is answered by none.
+
+A sentence that fails is not quoted as the answer; when nothing else answers, the refusal names
+what was asked and shows the nearest sentence as what the documents do say, cited.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from corpus.documents import DocumentMeta
+from corpus.gazetteer import Division, Gazetteer, gazetteer
+
+#: 2025年, 2025 年, 2025年底; a four-digit number without 年 is a figure, not a year.
+_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?=\s*年)")
+#: A year range written out, 2016—2020年 / 2021-2025年.
+_YEAR_RANGE = re.compile(r"(?<![\d.])((?:19|20)\d{2})\s*[—–\-～~至到]\s*((?:19|20)\d{2})")
+#: "十三五", 十四五时期: the n-th five-year plan.
+_FIVE_YEAR_PLAN = re.compile(r"十([一二三四五六七八九])五")
+_ORDINAL = "一二三四五六七八九"
+_THIS_YEAR = re.compile(r"今年|本年度|本年|当年")
+_LAST_YEAR = re.compile(r"去年|上年|过去一年")
+#: What may come before the place a question is about: 「2026年浙江省…」, 「请问今年浙江省…」.
+_SUBJECT_PREFIX = re.compile(r"(?:请问|在|(?:19|20)\d{2}\s*年|今年|明年|[\s，,])*")
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What an answer must keep to; empty fields constrain nothing."""
+
+    #: Years asked for explicitly (2025年, or every year of a period asked: 十三五 → 2016..2020).
+    years: frozenset[int] = frozenset()
+    #: The question says 今年/去年: the year is the document's own (or the one before).
+    relative_years: frozenset[int] = frozenset()
+    #: How the question wrote its years, for the refusal (「2030年」, 「“十三五”期间」).
+    year_words: tuple[str, ...] = ()
+    #: Regions of indexed documents the question names (only their documents answer).
+    regions: tuple[str, ...] = ()
+    #: Real places the question is about that no indexed document covers (浙江省).
+    missing_places: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.years or self.relative_years or self.regions or self.missing_places)
+
+    def to_dict(self) -> dict[str, list]:
+        return {
+            "years": sorted(self.years),
+            "relative_years": sorted(self.relative_years),
+            "regions": list(self.regions),
+            "missing_places": list(self.missing_places),
+        }
+
+
+def five_year_plan_years(ordinal: int) -> range:
+    """The n-th 五年规划's years: the 11th is 2006—2010 (the 1963—65 gap shifts the count)."""
+    start = 1966 + 5 * (ordinal - 3)
+    return range(start, start + 5)
+
+
+def stated_years(text: str) -> set[int]:
+    """The years ``text`` speaks of: 2025年, ranges (2016—2020年) and 十X五 periods."""
+    years = {int(match.group(1)) for match in _YEAR.finditer(text)}
+    for match in _YEAR_RANGE.finditer(text):
+        first, last = int(match.group(1)), int(match.group(2))
+        if 0 < last - first <= 15:
+            years.update(range(first, last + 1))
+    for match in _FIVE_YEAR_PLAN.finditer(text):
+        years.update(five_year_plan_years(10 + _ORDINAL.index(match.group(1)) + 1))
+    return years
+
+
+def document_years(meta: DocumentMeta) -> set[int]:
+    """The years a document speaks of where a sentence does not say: a plan's baseline and target
+    (2021—2025 → 2020, 2025), a yearly report's year and the year it looks back on."""
+    found = [int(year) for year in re.findall(r"(?:19|20)\d{2}", meta.period or "")]
+    if not found and meta.kind in ("政府工作报告", "年度工作计划"):
+        found = [int(year) for year in re.findall(r"(?:19|20)\d{2}", meta.date or "")[:1]]
+    if not found:
+        return set()
+    return {min(found) - 1, max(found)}
+
+
+def document_year(meta: DocumentMeta) -> int | None:
+    """The year 今年 means in a document: a yearly report's or plan's own year."""
+    years = re.findall(r"(?:19|20)\d{2}", meta.period or "")
+    if len(years) == 1:
+        return int(years[0])
+    return None
+
+
+def question_constraints(
+    text: str, named_regions: tuple[str, ...], documents: list[DocumentMeta]
+) -> Constraints:
+    """Read the years and places off a question (already normalised by the searcher)."""
+    years = set(int(match.group(1)) for match in _YEAR.finditer(text))
+    words = [f"{match.group(1)}年" for match in _YEAR.finditer(text)]
+    for match in _FIVE_YEAR_PLAN.finditer(text):
+        years.update(five_year_plan_years(10 + _ORDINAL.index(match.group(1)) + 1))
+        words.append(f"“{match.group(0)}”")
+    relative = set()
+    if _THIS_YEAR.search(text):
+        relative.add(0)
+    if _LAST_YEAR.search(text):
+        relative.add(-1)
+    national = {meta.region for meta in documents if meta.scope == "national"}
+    # 「全国」 in a question is a scale (全国第一, 全国夏繁高地), not a request for the national
+    # documents only.
+    regions = tuple(region for region in named_regions if region not in national)
+    missing = () if named_regions else missing_places(text, documents, gazetteer())
+    return Constraints(frozenset(years), frozenset(relative), tuple(words), regions, missing)
+
+
+def missing_places(text: str, documents: list[DocumentMeta], places: Gazetteer) -> tuple[str, ...]:
+    """The place a question is about — named first, as its subject — when no document covers it.
+
+    Only the opening counts: 「浙江省今年…」 asks about 浙江省, while 「哪个省提出深化与香港合作」
+    merely mentions 香港 (and 「…合作区」 would otherwise read as 合作市).
+
+    A place is covered when a document's region lies within it (江苏省 covers 海州区's plan) or it
+    lies within a document's region (成都市 is 四川省's business). A national document covers no
+    place in particular: it answers questions about the country, not about 浙江省.
+    """
+    covered = [division for meta in documents for division in _divisions_of(meta, places)]
+    missing = []
+    opening = _SUBJECT_PREFIX.match(text).end()
+    for offset, written, candidates in places.mentions(text):
+        if offset != opening:
+            continue
+        if any(c.is_within(d) or d.is_within(c) for c in candidates for d in covered):
+            continue
+        missing.append(candidates[0].name if len(candidates) == 1 else written)
+    return tuple(dict.fromkeys(missing))
+
+
+def _divisions_of(meta: DocumentMeta, places: Gazetteer) -> list[Division]:
+    return list(_cached_divisions(meta.region_names, places))
+
+
+@lru_cache(maxsize=1024)
+def _cached_divisions(names: tuple[str, ...], places: Gazetteer) -> tuple[Division, ...]:
+    found: list[Division] = []
+    for name in names:
+        for _, _, candidates in places.mentions(name):
+            found.extend(candidates)
+    return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class SentenceContext:
+    """Where a candidate sentence sits: the text around it that can carry its year."""
+
+    sentence: str
+    paragraph_lead: str
+    chapter: str
+    meta: DocumentMeta
+
+
+def failed_constraints(constraints: Constraints, context: SentenceContext) -> tuple[str, ...]:
+    """The constraints ``context``'s sentence breaks: "region", "year" (empty when it keeps all)."""
+    failed = []
+    if constraints.missing_places or (
+        constraints.regions and context.meta.region not in constraints.regions
+    ):
+        failed.append("region")
+    asked = set(constraints.years)
+    own_year = document_year(context.meta)
+    if own_year is not None:
+        asked.update(own_year + shift for shift in constraints.relative_years)
+    if asked:
+        spoken = _spoken_years(context, own_year)
+        if spoken and not spoken & asked:
+            failed.append("year")
+    return tuple(failed)
+
+
+def _spoken_years(context: SentenceContext, own_year: int | None) -> set[int]:
+    for text in (context.sentence, context.paragraph_lead, context.chapter):
+        years = stated_years(text)
+        if own_year is not None:
+            if _THIS_YEAR.search(text):
+                years.add(own_year)
+            if _LAST_YEAR.search(text):
+                years.add(own_year - 1)
+        if years:
+            return years
+    return document_years(context.meta)
+
+
+def refusal_subject(constraints: Constraints, failed: tuple[str, ...]) -> str:
+    """「浙江省」, 「2030年」, 「四川省2030年」: what the documents lack, for the refusal line."""
+    parts = []
+    if "region" in failed or constraints.regions:
+        parts.append("、".join(constraints.missing_places or constraints.regions))
+    if "year" in failed and constraints.year_words:
+        parts.append("、".join(constraints.year_words))
+    elif "year" in failed and constraints.relative_years:
+        parts.append("今年" if 0 in constraints.relative_years else "去年")
+    return "".join(parts)

@@ -1,0 +1,145 @@
+"""A question's years and places are hard constraints: a sentence about another year or region is
+never quoted as the answer; the refusal says what is missing and cites what the documents say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corpus.documents import DocumentMeta
+from corpus.settings import Settings
+from index.builder import build_index
+from rag.answer import NOT_FOUND
+from rag.constraints import (
+    SentenceContext,
+    document_years,
+    failed_constraints,
+    five_year_plan_years,
+    question_constraints,
+    stated_years,
+)
+from rag.pipeline import Pipeline
+
+REPORT = """2026年湖南省政府工作报告
+
+一、2025年工作回顾
+
+2025年，全省地区生产总值增长5.2%，城镇新增就业72万人。
+
+二、2026年工作安排
+
+今年经济社会发展的主要预期目标是：
+全省地区生产总值增长5.5%左右，城镇新增就业70万人以上。
+到2030年，基本建成现代化产业体系。
+"""
+
+PLAN = """江西省国民经济和社会发展第十四个五年规划纲要
+
+第一章 发展基础
+
+“十三五”时期，全省森林覆盖率稳定在61%以上，建成国家生态文明试验区。
+
+第二章 主要目标
+
+到2025年，全省森林覆盖率稳定在63%以上，新增高速公路里程1000公里。
+"""
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    root = tmp_path_factory.mktemp("constraints")
+    folder = root / "docs"
+    folder.mkdir()
+    (folder / "hunan_2026.txt").write_text(REPORT, encoding="utf-8")
+    (folder / "jiangxi_14th.txt").write_text(PLAN, encoding="utf-8")
+    settings = Settings(embedding_model="hash", index_dir=root / "index")
+    build_index(settings, [folder], progress=False)
+    return Pipeline.open(settings)
+
+
+def meta(region: str = "湖南省", period: str = "2026", kind: str = "政府工作报告") -> DocumentMeta:
+    return DocumentMeta(file="x.txt", region=region, title="", kind=kind, period=period)
+
+
+def test_periods_and_ranges_are_years() -> None:
+    assert list(five_year_plan_years(14)) == [2021, 2022, 2023, 2024, 2025]
+    assert list(five_year_plan_years(11)) == [2006, 2007, 2008, 2009, 2010]
+    assert stated_years("“十三五”期间累计") == {2016, 2017, 2018, 2019, 2020}
+    assert stated_years("2016—2020年") == {2016, 2017, 2018, 2019, 2020}
+    assert stated_years("增长2025亿元") == set()  # a figure, not a year
+    assert document_years(meta(period="2021—2025", kind="五年规划纲要")) == {2020, 2025}
+    assert document_years(meta()) == {2025, 2026}
+
+
+def test_a_sentence_inherits_the_year_of_its_paragraph_then_its_chapter_then_its_document() -> None:
+    constraints = question_constraints("湖南省2030年地区生产总值增长多少", ("湖南省",), [meta()])
+    bare = SentenceContext("地区生产总值增长5.5%左右", "", "", meta())
+    assert failed_constraints(constraints, bare) == ("year",)
+    stated = SentenceContext("到2030年地区生产总值翻一番", "", "", meta())
+    assert failed_constraints(constraints, stated) == ()
+    this_year = question_constraints("湖南省今年地区生产总值增长多少", ("湖南省",), [meta()])
+    led = SentenceContext("地区生产总值增长5.5%左右", "今年主要预期目标是：", "", meta())
+    assert failed_constraints(this_year, led) == ()
+    headed = SentenceContext("地区生产总值增长5.2%", "", "一、2025年工作回顾", meta())
+    assert failed_constraints(this_year, headed) == ("year",)
+
+
+def test_a_place_only_counts_as_the_subject_of_a_question() -> None:
+    documents = [meta(), meta(region="江西省", period="2021—2025", kind="五年规划纲要")]
+    asked = question_constraints("浙江省今年地区生产总值增长目标是多少？", (), documents)
+    assert asked.missing_places == ("浙江省",)
+    topic = question_constraints("哪个省提出深化与香港合作？", (), documents)
+    assert topic.missing_places == ()
+    inside = question_constraints("长沙市今年有什么目标？", (), documents)
+    assert inside.missing_places == ()  # 长沙市 is in 湖南省: its report may speak of it
+
+
+def test_a_question_about_a_place_without_documents_is_refused_with_what_is_there(
+    pipeline: Pipeline,
+) -> None:
+    answer = pipeline.ask("浙江省今年地区生产总值增长目标是多少？")
+    assert answer.abstained
+    assert answer.answer.startswith("未在现有文件中找到浙江省的相关内容")
+    assert answer.details["constraint_failed"] == ["region"]
+    assert answer.citations and "湖南省" in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("湖南省今年地区生产总值增长目标是多少？", "5.5%"),
+        ("湖南省2025年地区生产总值增长了多少？", "5.2%"),
+        ("江西省到2025年森林覆盖率要达到多少？", "63%"),
+        ("江西省“十三五”时期森林覆盖率是多少？", "61%"),
+    ],
+)
+def test_the_sentence_of_the_year_asked_answers(
+    pipeline: Pipeline, question: str, expected: str
+) -> None:
+    answer = pipeline.ask(question)
+    assert not answer.abstained, answer.answer
+    assert expected in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("湖南省2027年地区生产总值增长目标是多少？", "2027年"),
+        ("江西省2030年森林覆盖率要达到多少？", "2030年"),
+    ],
+)
+def test_a_year_no_sentence_speaks_of_is_refused(
+    pipeline: Pipeline, question: str, missing: str
+) -> None:
+    answer = pipeline.ask(question)
+    assert answer.abstained
+    assert answer.answer == NOT_FOUND or missing in answer.answer
+    if answer.answer != NOT_FOUND:
+        assert answer.details["constraint_failed"] == ["year"]
+
+
+def test_the_region_named_is_the_only_one_that_answers(pipeline: Pipeline, tmp_path: Path) -> None:
+    answer = pipeline.ask("江西省城镇新增就业目标是多少？")
+    assert all(citation.region == "江西省" for citation in answer.citations) or answer.abstained
+    assert "70万" not in answer.answer.split("最接近的是")[0]
