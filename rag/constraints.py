@@ -14,6 +14,9 @@ year or region. So a sentence is checked before it is quoted:
 * **Place.** Only the documents of the regions a question names answer it; a question that names
   a real place (looked up in the gazetteer) covered by no document is answered by none.
 
+(The indicator a "how many" question asks for is checked by the extractive answerer, which knows
+the corpus's word frequencies: rag.extractive._number_beside.)
+
 A sentence that fails is not quoted as the answer; when nothing else answers, the refusal names
 what was asked and shows the nearest sentence as what the documents do say, cited.
 """
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from corpus.documents import DocumentMeta
-from corpus.gazetteer import Division, Gazetteer, gazetteer
+from corpus.gazetteer import ZONE_SUFFIXES, Division, Gazetteer, gazetteer
 
 #: 2025年, 2025 年, 2025年底; a four-digit number without 年 is a figure, not a year.
 _YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?=\s*年)")
@@ -140,13 +143,38 @@ def missing_places(text: str, documents: list[DocumentMeta], places: Gazetteer) 
     covered = [division for meta in documents for division in _divisions_of(meta, places)]
     missing = []
     opening = _SUBJECT_PREFIX.match(text).end()
-    for offset, written, candidates in places.mentions(text):
+    for offset, written, candidates in [*places.mentions(text), *_zone_mentions(text, places)]:
         if offset != opening:
             continue
         if any(c.is_within(d) or d.is_within(c) for c in candidates for d in covered):
             continue
-        missing.append(candidates[0].name if len(candidates) == 1 else written)
+        if written.endswith(ZONE_SUFFIXES) or len(candidates) > 1:
+            missing.append(written)
+        else:
+            missing.append(candidates[0].name)
     return tuple(dict.fromkeys(missing))
+
+
+def _zone_mentions(text: str, places: Gazetteer) -> list[tuple[int, str, list[Division]]]:
+    """「苏州工业园区」, 「宁波高新区」: a zone named by its city's short name, which the gazetteer
+    alone does not see (it knows 苏州市, not 苏州工…)."""
+    found = []
+    for match in _zone_pattern().finditer(text):
+        place = match.group(1)
+        candidates = [
+            division
+            for division in places.divisions
+            if division.level != "province" and division.short == place
+        ]
+        if candidates:
+            found.append((match.start(), match.group(0), candidates))
+    return found
+
+
+@lru_cache(maxsize=1)
+def _zone_pattern() -> re.Pattern[str]:
+    suffixes = "|".join(map(re.escape, ZONE_SUFFIXES))
+    return re.compile(f"([\u4e00-\u9fff]{{2,3}}?)(?:{suffixes})")
 
 
 def _divisions_of(meta: DocumentMeta, places: Gazetteer) -> list[Division]:

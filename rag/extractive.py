@@ -47,6 +47,8 @@ _QUANTITY = (
     r"(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千]+)"
     r"(?:\s*[-—～~至到]\s*(?:\d+(?:\.\d+)?|[一二三四五六七八九十]+))?\s*[万亿]?\s*"
 )
+_DIGITS_OR_PERIOD = re.compile(r"\d|^[十一二三四五]+$")
+_CLAUSE = re.compile(r"[^，,；;。：:、]+")
 _SPACES = re.compile(r"\s+")
 
 
@@ -121,7 +123,11 @@ class ExtractiveAnswerer:
                     + PASSAGE_WEIGHT * passage_cov
                     + RANK_PRIOR_WEIGHT * prior
                 )
-                fit = _number_fit(sentence, question.answer_units) if question.asks_number else 0
+                fit = (
+                    _number_fit(normalise_text(sentence), question.answer_units)
+                    if question.asks_number
+                    else 0
+                )
                 score += NUMBER_BONUS * fit
                 scored.append(
                     ScoredSentence(
@@ -236,11 +242,20 @@ class ExtractiveAnswerer:
     def _keep_to_constraints(
         self, question: QuestionAnalysis, hits: list[Hit], sentences: list[ScoredSentence]
     ) -> tuple[list[ScoredSentence], list[tuple[ScoredSentence, tuple[str, ...]]]]:
-        """Split candidates into those that keep to the question's years and places and the near
-        misses (with the constraints each breaks), both best first."""
+        """Split candidates into those that keep to the question's years, places and indicator
+        and the near misses (with the constraints each breaks: region, year, indicator), both
+        best first. The indicator check applies to "how many/much" questions: the number must
+        stand in a clause with one of the question's indicator words (see _number_beside)."""
         constraints = question.constraints
         kept, near_misses = [], []
+        specific = self._specific_keywords(question) if question.asks_number else ()
         for sentence in sentences:
+            if specific:
+                chunk = hits[sentence.hit_rank].chunk
+                text = chunk.text[sentence.start - chunk.start : sentence.end - chunk.start]
+                if not _number_beside(text, specific, question.answer_units):
+                    near_misses.append((sentence, ("indicator",)))
+                    continue
             if constraints.empty:
                 kept.append(sentence)
                 continue
@@ -261,6 +276,21 @@ class ExtractiveAnswerer:
                 kept.append(sentence)
         return kept, near_misses
 
+    def _specific_keywords(self, question: QuestionAnalysis) -> tuple[str, ...]:
+        """The question's words that name its indicator rather than frame it: those the corpus
+        uses at least as rarely as the question's median word (years and digits aside)."""
+        seen = {
+            k: self.searcher.contents.bm25.idf(k)
+            for k in question.keywords
+            if not _DIGITS_OR_PERIOD.search(k)
+        }
+        seen = {k: idf for k, idf in seen.items() if idf > 0}
+        if not seen:
+            return ()
+        ranked = sorted(seen.values())
+        median = ranked[len(ranked) // 2]
+        return tuple(k for k, idf in seen.items() if idf >= median)
+
     def _near_miss_refusal(
         self,
         question: QuestionAnalysis,
@@ -275,9 +305,12 @@ class ExtractiveAnswerer:
         hit = hits[sentence.hit_rank]
         citation = Citation.from_hit(1, hit, (sentence.start, sentence.end))
         quote = hit.chunk.text[sentence.start - hit.chunk.start : sentence.end - hit.chunk.start]
-        subject = refusal_subject(question.constraints, failed) or "该项"
+        subject = refusal_subject(question.constraints, failed)
+        # A place without documents lacks everything; a place, year or indicator with documents
+        # lacks this figure.
+        lacking = "的相关内容" if question.constraints.missing_places else "的该项数据"
         text = (
-            f"未在现有文件中找到{subject}的相关内容。现有文件中最接近的是——"
+            f"未在现有文件中找到{subject}{lacking}。现有文件中最接近的是——"
             f"{hit.chunk.region}：{_display(quote)}[1]"
         )
         return Answer(
@@ -334,7 +367,9 @@ def _number_fit(text: str, units: tuple[str, ...]) -> float:
 
 @lru_cache(maxsize=64)
 def _unit_number(units: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile(_QUANTITY + "(?:" + "|".join(map(re.escape, units)) + ")")
+    # A table row puts the unit in its own column before the figures: 「人均可支配收入 元 50770」.
+    unit = "(?:" + "|".join(map(re.escape, units)) + ")"
+    return re.compile(f"{_QUANTITY}{unit}|(?<![\u4e00-\u9fff]){unit}\\s+\\d")
 
 
 def _bigram_share(keywords: str, text: str) -> float:
@@ -363,3 +398,14 @@ def _last_year_sentence(lead: str) -> str:
         if stated_years(lead[start:end]) or "今年" in lead[start:end]:
             return lead[start:end]
     return ""
+
+
+def _number_beside(text: str, keywords: tuple[str, ...], units: tuple[str, ...]) -> bool:
+    """Whether a clause of ``text`` states a number (in the asked unit) next to one of the
+    indicator's words: 「城镇新增就业18万人」 answers a question about 城镇新增就业, while
+    「地区生产总值增长5%」 beside it does not, however much of the passage the question shares."""
+    normalised = normalise_text(text)
+    for clause in _CLAUSE.findall(normalised):
+        if _number_fit(clause, units) and any(k in clause for k in keywords):
+            return True
+    return False

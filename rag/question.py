@@ -19,15 +19,18 @@ _ASKS_REGION = re.compile(
     r"哪(个|些|一个|两个|几个)?(区|地区|地方|开发区|高新区|园区|县|市|城市|省|省份|自治区|边|里)"
     r"|哪儿|何地|谁"
 )
-_ASKS_NUMBER = re.compile(
-    r"多少|几[个家所条项座万亿]|几|比重|比例|占比|增速|增长率|目标值|达到.*?[？?]$|规模"
-)
+_ASKS_NUMBER = re.compile(r"多少|(?<!哪)几|比重|比例|占比|增速|增长率|目标值|达到.*?[？?]$|规模")
 _ASKS_LIST = re.compile(r"哪些|有哪|包括什么|分别")
 _COMPARES = re.compile(
     r"相比|比较|更高|更多|更大|更低|更少|哪边|谁|都提出|两个地区|共同|差距|相差|之差"
 )
-#: "几位/多少家/几所…": the counting word the answer's number carries.
-_COUNTED = re.compile(r"(?:几|多少)\s*([位名人家所条项座处个件台辆套批次倍])")
+#: "几位/多少家/多少亿元/多少万人/几个百分点…": the unit the answer's number carries (a
+#: magnitude 万/亿 before it is part of the number, as in 13.88亿元).
+_COUNTED = re.compile(
+    r"(?:几|多少)\s*(?:个\s*)?(百分点)"
+    r"|(?:几|多少)\s*[万亿千百]?\s*(美元|元|人次|人|吨|公里|千米|千瓦时|千瓦|平方公里|平方米|公顷|亩"
+    r"|辆|户|座|所|家|个|项|条|处|件|台|套|批|次|倍|位|名|微克|标准箱|张)"
+)
 #: Words for which one unit stands: a person is counted as 人, 位 or 名 alike.
 _SAME_COUNT = ("人", "位", "名")
 _ASKS_AMOUNT = re.compile(r"多少|多大|几")
@@ -132,7 +135,9 @@ def answer_units(question: str) -> tuple[str, ...]:
     """
     counted = _COUNTED.search(question)
     if counted:
-        unit = counted.group(1)
+        unit = counted.group(1) or counted.group(2)
+        if unit == "百分点":
+            return SHARE_UNITS
         return _SAME_COUNT if unit in _SAME_COUNT else (unit,)
     if not _ASKS_AMOUNT.search(question):
         return ()

@@ -3,8 +3,6 @@ never quoted as the answer; the refusal says what is missing and cites what the 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from corpus.documents import DocumentMeta
@@ -19,6 +17,7 @@ from rag.constraints import (
     question_constraints,
     stated_years,
 )
+from rag.extractive import _number_beside
 from rag.pipeline import Pipeline
 
 REPORT = """2026年湖南省政府工作报告
@@ -139,7 +138,31 @@ def test_a_year_no_sentence_speaks_of_is_refused(
         assert answer.details["constraint_failed"] == ["year"]
 
 
-def test_the_region_named_is_the_only_one_that_answers(pipeline: Pipeline, tmp_path: Path) -> None:
-    answer = pipeline.ask("江西省城镇新增就业目标是多少？")
-    assert all(citation.region == "江西省" for citation in answer.citations) or answer.abstained
-    assert "70万" not in answer.answer.split("最接近的是")[0]
+def test_the_region_named_is_the_only_one_that_answers(pipeline: Pipeline) -> None:
+    """No 城镇新增就业 in 江西's plan: 湖南's figure is shown as what there is, never as 江西's."""
+    answer = pipeline.ask("江西省城镇新增就业目标是多少万人？")
+    assert answer.abstained
+    assert answer.answer.startswith("未在现有文件中找到江西省的该项数据")
+    assert "最接近的是——湖南省：" in answer.answer
+    assert answer.details["constraint_failed"] == ["region"]
+
+
+def test_a_number_answers_only_beside_the_indicator_asked() -> None:
+    sentence = "到2025年，全省森林覆盖率稳定在63%以上，新增高速公路里程1000公里。"
+    assert _number_beside(sentence, ("高速公路",), ("公里",))
+    assert not _number_beside(sentence, ("铁路",), ("公里",))
+    assert not _number_beside(sentence, ("森林覆盖率",), ("公里",))  # its number is a share
+    assert _number_beside(sentence, ("森林覆盖率",), ())
+
+
+def test_a_question_asked_by_its_indicator_is_answered(pipeline: Pipeline) -> None:
+    answer = pipeline.ask("湖南省今年城镇新增就业目标是多少万人？")
+    assert not answer.abstained and "70万人" in answer.answer
+
+
+def test_a_zone_of_a_city_without_documents_is_a_missing_place() -> None:
+    documents = [meta(), meta(region="江西省", period="2021—2025", kind="五年规划纲要")]
+    asked = question_constraints("苏州工业园区今年新增多少家上市企业？", (), documents)
+    assert asked.missing_places == ("苏州工业园区",)
+    inside = question_constraints("南昌高新区今年新增多少家上市企业？", (), documents)
+    assert inside.missing_places == ()  # 南昌 is in 江西省

@@ -107,6 +107,9 @@ def test_pipeline_and_langchain_read_the_same_retrieval(pipeline: Pipeline) -> N
         ("多大比例的幼儿园由政府举办？", SHARE_UNITS),
         ("拿出多大面积的生态空间？", AREA_UNITS),
         ("实际利用外资累计多少？", ()),  # 亿美元 or 亿: the wording does not fix it
+        ("一般公共预算收入要达到多少亿元？", ("元",)),  # the magnitude belongs to the number
+        ("城镇新增就业多少万人？", ("人", "位", "名")),
+        ("比上年提高几个百分点？", SHARE_UNITS),
         ("哪个区的增长率最高？", ()),
     ],
 )
