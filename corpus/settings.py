@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     #: Links in a corpus folder to files outside it are skipped: a link to a private file would
     #: be indexed and shown to anyone who can search. True follows them.
     follow_external_symlinks: bool = False
+    #: Bytes one file uploaded to the web UI may have (gradio refuses more with 413). The only
+    #: upload is the 评测 tab's gold file: the bundled development set is 14 KB.
+    max_upload_bytes: int = Field(default=10 * 2**20, ge=1)
 
     rrf_k: int = Field(default=60, ge=1)
     #: Regions named in a query get their own ranked lists in the hybrid fusion (see index.search).

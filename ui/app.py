@@ -9,6 +9,12 @@ into HTML (see :mod:`ui.render`, which escapes everything) and files (:mod:`ui.e
   failed request never takes the server down.
 * **One public API endpoint, ``/ask``.** The UI's own event handlers are private, so the API page
   and ``gradio_client`` see exactly one documented function.
+* **Not callable from outside the page.** ``api_visibility="private"`` only hides a handler from
+  the API page; :mod:`ui.security` refuses calls of it that do not come from a page this server
+  sent. Error toasts are text (:mod:`ui.messages`: markup escaped, no server paths).
+* **The index's latest version.** Every request starts on the pipeline :mod:`ui.index_watch`
+  holds, which switches to a version ``planqa index`` publishes while the server runs; a line
+  under the title says so.
 * **A queue with a concurrency limit.** Search and answering share one model; the queue runs
   at most ``concurrency`` of them at a time and holds up to ``max_queue`` waiting requests, so
   twenty simultaneous users wait their turn instead of exhausting memory or threads.
@@ -24,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import gradio as gr
 
@@ -36,6 +42,8 @@ from rag.answer import Answer
 from rag.pipeline import Conversation, Pipeline
 from ui import render
 from ui.export import write_csv, write_xlsx
+from ui.index_watch import INDEX_CHECK_SECONDS, IndexLine, LiveIndex, title_markdown
+from ui.messages import scrub_paths, toast_text
 from ui.review import (
     DEFAULT_EVALUATOR,
     SOURCE_CHOICES,
@@ -43,6 +51,9 @@ from ui.review import (
     VERDICT_CHOICES,
     ReviewHandlers,
 )
+
+if TYPE_CHECKING:
+    from index.search import HybridSearcher
 
 log = logging.getLogger("planqa.ui")
 
@@ -83,7 +94,7 @@ def _user_facing(fn: Callable[..., T]) -> Callable[..., T]:
         except gr.Error:
             raise
         except PlanqaError as exc:
-            raise gr.Error(str(exc), title="无法完成", print_exception=False) from None
+            raise gr.Error(toast_text(str(exc)), title="无法完成", print_exception=False) from None
         except Exception:
             log.exception("unexpected error in %s", fn.__name__)
             raise gr.Error(INTERNAL_ERROR, title="出错了", print_exception=False) from None
@@ -106,13 +117,26 @@ def _int_or_none(value: Any) -> int | None:
 
 
 class WebHandlers:
-    """The UI's event handlers, separate from the layout so tests can call them directly."""
+    """The UI's event handlers, separate from the layout so tests can call them directly.
 
-    def __init__(self, pipeline: Pipeline, export_dir: Path | None = None) -> None:
-        self.pipeline = pipeline
-        self.searcher = pipeline.searcher
+    ``pipeline`` may be a :class:`LiveIndex` shared with the 评测 tab; a plain pipeline gets its
+    own. Handlers that start a request take ``self.live.current()`` once (switching to a newly
+    published index version first) and use that pipeline throughout.
+    """
+
+    def __init__(self, pipeline: Pipeline | LiveIndex, export_dir: Path | None = None) -> None:
+        self.live = pipeline if isinstance(pipeline, LiveIndex) else LiveIndex(pipeline)
         self.export_dir = export_dir or Path(tempfile.mkdtemp(prefix="planqa-export-"))
         self._structures: dict[str, Any] = {}
+        self._structures_generation = self.live.generation
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.live.pipeline
+
+    @property
+    def searcher(self) -> HybridSearcher:
+        return self.live.pipeline.searcher
 
     # ------------------------------------------------------------------ 问答
 
@@ -125,6 +149,7 @@ class WebHandlers:
         verified answer; in extractive mode there is one step.
         """
         session = session or ChatSession()
+        pipeline = self.live.current()
         question, region = (_text(question) or "").strip(), _text(region)
         if not question:
             gr.Warning("请输入问题。")
@@ -134,7 +159,8 @@ class WebHandlers:
         session.messages.append({"role": "assistant", "content": render.pending_html()})
         yield list(session.messages), session, ""
         try:
-            for step in self._answer_steps(question, mode, region, session.conversation):
+            steps = self._answer_steps(question, mode, region, session.conversation, pipeline)
+            for step in steps:
                 if isinstance(step, Answer):
                     content = render.answer_html(step)
                 else:
@@ -142,7 +168,8 @@ class WebHandlers:
                 session.messages[-1] = {"role": "assistant", "content": content}
                 yield list(session.messages), session, ""
         except PlanqaError as exc:
-            session.messages[-1] = {"role": "assistant", "content": render.error_html(str(exc))}
+            message = render.error_html(scrub_paths(str(exc)))
+            session.messages[-1] = {"role": "assistant", "content": message}
             yield list(session.messages), session, ""
         except Exception:
             log.exception("unexpected error while answering %r", question)
@@ -153,7 +180,12 @@ class WebHandlers:
             yield list(session.messages), session, ""
 
     def _answer_steps(
-        self, question: str, mode: str, region: str, conversation: Conversation
+        self,
+        question: str,
+        mode: str,
+        region: str,
+        conversation: Conversation,
+        pipeline: Pipeline | None = None,
     ) -> Iterator[str | Answer]:
         """Drafts (str) then the final Answer.
 
@@ -162,14 +194,15 @@ class WebHandlers:
         Answerers without ``stream`` (extraction) are simply asked.
         """
         mode = mode or "extractive"
-        answerer = self.pipeline.answerer(mode)
+        pipeline = pipeline or self.pipeline
+        answerer = pipeline.answerer(mode)
         if not hasattr(answerer, "stream"):
-            yield self.pipeline.ask(
+            yield pipeline.ask(
                 question, mode=mode, region=region or None, conversation=conversation
             )
             return
         started = time.perf_counter()
-        analysis, hits = self.pipeline.prepare(question, region or None, conversation)
+        analysis, hits = pipeline.prepare(question, region or None, conversation)
         stream = answerer.stream(analysis, hits)
         draft = ""
         for delta in stream:
@@ -211,11 +244,12 @@ class WebHandlers:
             if not isinstance(question, str) or not question.strip():
                 raise InputError("the question is empty")
             question = valid_text(question)
-            answer = self.pipeline.ask(
+            answer = self.live.current().ask(
                 question, mode=(mode or "extractive"), region=(_text(region) or "").strip() or None
             )
         except PlanqaError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            # Scrubbed but not escaped: API callers read the text, no page renders it.
+            raise gr.Error(scrub_paths(str(exc)), print_exception=False) from None
         except Exception:
             log.exception("unexpected error in /ask for %r", question)
             raise gr.Error(INTERNAL_ERROR, print_exception=False) from None
@@ -231,9 +265,10 @@ class WebHandlers:
         k = max(1, min(int(k or 10), MAX_SEARCH_RESULTS))
         query, region, doc, chapter = _text(query), _text(region), _text(doc), _text(chapter)
         chapter = (chapter or "").strip()
-        total = len(self.searcher.contents.chunks)
+        searcher = self.live.current().searcher
+        total = len(searcher.contents.chunks)
         pool = min(total, CHAPTER_FILTER_POOL if chapter else k)
-        hits = self.searcher.search(
+        hits = searcher.search(
             query, pool, region=region or None, doc=doc or None, mode=mode or "hybrid"
         )
         if chapter:
@@ -287,6 +322,8 @@ class WebHandlers:
     # ------------------------------------------------------------------ 文档
 
     def _headings(self, doc: str) -> tuple[Any, ...]:
+        if self._structures_generation != self.live.generation:
+            self._structures, self._structures_generation = {}, self.live.generation
         if doc not in self._structures:
             self._structures[doc] = parse_structure(self.searcher.documents[doc].text).headings
         return self._structures[doc]
@@ -353,6 +390,7 @@ class WebHandlers:
     def on_page_load(self, request: gr.Request) -> tuple[Any, Any, Any, Any]:
         """A deep link (``/?planqa_doc=…&planqa_start=…``) opens the viewer at the passage."""
         params = dict(request.query_params) if request is not None else {}
+        self.live.current()
         if render.OPEN_KEYS[0] not in params:
             return gr.update(), gr.update(), gr.update(), gr.update()
         return self.open_passage(params)
@@ -541,11 +579,13 @@ def build_blocks(
     (default ``./runs``, like ``planqa eval``); ``verdicts`` the SQLite verdict store (default
     ``<runs_dir>/verdicts.sqlite3``, the file to pass to ``planqa eval-verdicts --verdicts``).
     """
-    handlers = WebHandlers(pipeline)
+    live = LiveIndex(pipeline)
+    handlers = WebHandlers(live)
     runs_dir = runs_dir or DEFAULT_RUNS_DIR
     review = ReviewHandlers(
-        pipeline, runs_dir, verdicts or default_store_path(runs_dir), handlers.export_path
+        live, runs_dir, verdicts or default_store_path(runs_dir), handlers.export_path
     )
+    index_line = IndexLine(live, handlers.document_choices)
     searcher = pipeline.searcher
     documents = searcher.documents
     regions = searcher.regions()
@@ -560,12 +600,11 @@ def build_blocks(
         # The only public endpoint; registered first so that it keeps the name "ask".
         gr.api(handlers.api_ask, api_name="ask", **busy)
 
-        gr.Markdown(
-            "# planqa · 规划文件问答与检索\n"
-            f"基于 {len(documents)} 份规划文件（{len(regions)} 个地区，"
-            f"{len(searcher.contents.chunks):,} 个段落）回答问题，每个回答都附带可核对的原文出处。",
-            elem_id="pq-title",
-        )
+        title = gr.Markdown(title_markdown(searcher), elem_id="pq-title")
+        # Empty until `planqa index` publishes a new version while the server runs.
+        index_status = gr.Markdown(live.status.line, elem_id="pq-index-status")
+        index_shown = gr.State(live.status.serial)  # the status serial this page shows
+        index_timer = gr.Timer(INDEX_CHECK_SECONDS)
         bridge = gr.HTML("", js_on_load=_BRIDGE_JS, visible="hidden", elem_id="pq-bridge")
         # The 评测 evaluator's name survives a reload (localStorage), so a returning evaluator
         # sees their own saved verdicts without retyping it. Outside the tabs: a component in a
@@ -748,14 +787,15 @@ def build_blocks(
                     run_choice = gr.Dropdown(
                         review.run_choices(),
                         value=None,
-                        label=f"已有运行（{runs_dir}）",
+                        # The runs folder by its name only: no server path in the page.
+                        label=f"已有运行（{Path(runs_dir).name or runs_dir}）",
                         scale=3,
                         elem_id="pq-review-run",
                     )
                     refresh_runs = gr.Button("刷新列表", size="sm", scale=0, min_width=90)
                     run_path = gr.Textbox(
-                        label="或运行目录路径",
-                        placeholder="例如 runs/dev",
+                        label="或运行目录（运行文件夹中的目录名）",
+                        placeholder="例如 ui-dev-…",
                         scale=3,
                         elem_id="pq-review-path",
                     )
@@ -846,6 +886,24 @@ def build_blocks(
         bridge.open_passage(handlers.on_open_event, None, opened, **_private())
         demo.load(handlers.on_page_load, None, opened, **_private())
         demo.load(review.restore_evaluator, [evaluator_memory], [evaluator], **_private())
+        index_outputs = [
+            index_shown,
+            index_status,
+            title,
+            chat_region,
+            search_region,
+            search_doc,
+            doc_table,
+            doc_choice,
+        ]
+        for index_event in (demo.load, index_timer.tick):
+            index_event(
+                index_line.poll,
+                [index_shown],
+                index_outputs,
+                show_progress="hidden",
+                **_private(),
+            )
 
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return demo

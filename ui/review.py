@@ -8,6 +8,9 @@ The HTML follows :mod:`ui.render`'s rule: every string from a run, a gold file o
 escaped before any tag is added (a run's answers quote documents, and an uploaded gold file is
 arbitrary text). Citations and evidence reuse ``render.passage_block``, so they look like the
 问答 tab's and their "在文档中查看原文" links open the 文档 tab through the same click bridge.
+
+A run folder typed into the tab must lie inside the runs folder (:mod:`ui.paths`), and messages
+name folders relative to it (:mod:`ui.messages`), never by their absolute server path.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from eval.verdicts import Agreement, AgreementPart, HumanVerdict, VerdictStore
 from rag.answer import NOT_FOUND
 from rag.pipeline import Pipeline
 from ui import render
+from ui.index_watch import LiveIndex
+from ui.messages import scrub_paths, toast_text
+from ui.paths import confine_run_dir, within_runs
 from ui.render import esc, one_block, text_html
 
 log = logging.getLogger("planqa.ui.review")
@@ -329,18 +335,26 @@ class ReviewHandlers:
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        pipeline: Pipeline | LiveIndex,
         runs_dir: Path,
         store_path: Path,
         export_path: Callable[[str], Path],
     ) -> None:
-        self.pipeline = pipeline
-        self.documents = pipeline.searcher.documents
+        self.live = pipeline if isinstance(pipeline, LiveIndex) else LiveIndex(pipeline)
         self.runs_dir = Path(runs_dir)
         self.store_path = Path(store_path)
         self.export_path = export_path
         self._store: VerdictStore | None = None
         self._chunks_by_doc: dict[str, list[Chunk]] | None = None
+        self._chunks_generation = self.live.generation
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.live.pipeline
+
+    @property
+    def documents(self) -> Mapping[str, Document]:
+        return self.live.pipeline.searcher.documents
 
     @property
     def store(self) -> VerdictStore:
@@ -350,7 +364,8 @@ class ReviewHandlers:
 
     def chapter_of(self, doc: str, position: int) -> str:
         """The chapter of the indexed passage holding ``position`` ("" if none does)."""
-        if self._chunks_by_doc is None:
+        if self._chunks_by_doc is None or self._chunks_generation != self.live.generation:
+            self._chunks_generation = self.live.generation
             grouped: dict[str, list[Chunk]] = {}
             for chunk in self.pipeline.searcher.contents.chunks:
                 grouped.setdefault(chunk.doc, []).append(chunk)
@@ -363,7 +378,12 @@ class ReviewHandlers:
     # ------------------------------------------------------------------ choosing a source
 
     def run_choices(self) -> list[tuple[str, str]]:
-        return [(run.label, str(run.path)) for run in find_runs(self.runs_dir)]
+        """Runs of the runs folder; a link in it pointing elsewhere is not one of them."""
+        return [
+            (run.label, str(run.path))
+            for run in find_runs(self.runs_dir)
+            if within_runs(run.path, self.runs_dir)
+        ]
 
     def refresh_runs(self) -> Any:
         return gr.update(choices=self.run_choices())
@@ -391,20 +411,23 @@ class ReviewHandlers:
         *,
         progress: bool = False,
     ) -> Review:
-        """The run to review: the chosen run folder, or the gold file's run (made if needed)."""
-        if source == "run":
-            path = (run_path or "").strip() or (run_choice or "")
-            if not path:
-                raise InputError("请选择一个已有运行，或填写运行目录的路径。")
-            return open_review(Path(path).expanduser())
-        if source == "upload":
-            if not upload:
-                raise InputError("请先上传金标文件（.jsonl，每行一个问题）。")
-            gold = Path(upload)
-        else:
-            gold = BUNDLED_DEV_GOLD
-        run_dir = run_for_gold(gold, self.pipeline, self.runs_dir, progress=progress)
-        return open_review(run_dir)
+        """The run to review: the chosen run folder (inside the runs folder), or the gold file's
+        run (made if needed). Errors name folders relative to the runs folder."""
+        try:
+            if source == "run":
+                path = (run_path or "").strip() or (run_choice or "")
+                return open_review(confine_run_dir(path, self.runs_dir))
+            if source == "upload":
+                if not upload:
+                    raise InputError("请先上传金标文件（.jsonl，每行一个问题）。")
+                gold = Path(upload)
+            else:
+                gold = BUNDLED_DEV_GOLD
+            pipeline = self.live.current()
+            run_dir = run_for_gold(gold, pipeline, self.runs_dir, progress=progress)
+            return open_review(run_dir)
+        except InputError as exc:
+            raise InputError(scrub_paths(str(exc), self.runs_dir)) from None
 
     def load(
         self,
@@ -517,9 +540,10 @@ class ReviewHandlers:
             note=note,
         )
         if saved.report_error:
-            gr.Warning(f"判定已保存，但未能更新 report.md：{saved.report_error}")
+            problem = toast_text(saved.report_error, self.runs_dir)
+            gr.Warning(f"判定已保存，但未能更新 report.md：{problem}")
         else:
-            gr.Info(f"已保存 {question_id}：{VERDICT_LABELS[verdict]}")
+            gr.Info(toast_text(f"已保存 {question_id}：{VERDICT_LABELS[verdict]}"))
         index = state.index + 1 if advance else state.index
         return self.view(ReviewState(review, index), evaluator, refresh=True)
 

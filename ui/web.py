@@ -9,6 +9,8 @@ fails in a moment instead of after loading them.
   ``PLANQA_UI_PASSWORD`` (gradio's login) gets a warning on stderr.
 * **Queued.** At most ``concurrency`` searches/answers run at once and ``max_queue`` wait, so
   many simultaneous users are served in turn rather than crashing the server.
+* **Guarded.** Only ``/ask`` is callable without the page, uploads are capped at
+  ``Settings.max_upload_bytes`` and failed logins back off per client (:mod:`ui.security`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from rag.pipeline import Pipeline
+    from ui.security import LoginThrottle
 
 USER_ENV, PASSWORD_ENV = "PLANQA_UI_USER", "PLANQA_UI_PASSWORD"
 
@@ -94,10 +97,12 @@ def serve(
     pipeline: Pipeline | None = None,
     runs_dir: Path | None = None,
     verdicts: Path | None = None,
+    login_throttle: LoginThrottle | None = None,
 ) -> gr.Blocks:
     """Start the UI on http://host:port. With ``block=False`` the server runs in a background
     thread and the running app is returned (call ``.close()`` to stop it). ``runs_dir`` and
-    ``verdicts``: see :func:`build_app`."""
+    ``verdicts``: see :func:`build_app`; ``login_throttle``: the login back-off (default
+    :class:`ui.security.LoginThrottle`'s 5 free failures, then 1 s doubling up to 60 s)."""
     check_bind(host, allow_remote)
     auth = login_from_env()
     if auth is None and not is_loopback(host):
@@ -108,6 +113,7 @@ def serve(
         )
     from rag.pipeline import Pipeline
     from ui.app import launch_style
+    from ui.security import guard_middleware
 
     app = build_app(pipeline or Pipeline.open(settings), runs_dir=runs_dir, verdicts=verdicts)
     try:
@@ -123,6 +129,8 @@ def serve(
             quiet=not block,
             footer_links=["api"],
             mcp_server=False,
+            max_file_size=settings.max_upload_bytes,
+            app_kwargs={"middleware": guard_middleware(app, login_throttle)},
             **launch_style(),
         )
     except OSError as exc:
