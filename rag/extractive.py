@@ -24,6 +24,7 @@ from corpus.settings import Settings
 from index.search import Hit, HybridSearcher
 from index.text_tokenizer import normalise_text
 from rag.answer import NOT_FOUND, Answer, Citation
+from rag.arithmetic import Figure, difference_line, figure_beside
 from rag.constraints import SentenceContext, failed_constraints, refusal_subject, stated_years
 from rag.question import QuestionAnalysis
 
@@ -215,8 +216,11 @@ class ExtractiveAnswerer:
         lines = self._choose_lines(question, hits, sentences)
         citations: list[Citation] = []
         rendered = []
+        figures: list[tuple[Figure, int] | None] = []
+        specific = self._specific_keywords(question)
         for region, picked in lines:
             parts = []
+            figure = None
             for sentence in picked:
                 hit = hits[sentence.hit_rank]
                 citation = Citation.from_hit(
@@ -227,7 +231,14 @@ class ExtractiveAnswerer:
                     sentence.start - hit.chunk.start : sentence.end - hit.chunk.start
                 ]
                 parts.append(f"{_display(text)}[{citation.n}]")
+                found = figure_beside(region, text, specific) if figure is None else None
+                if found:
+                    figure = (found, citation.n)
             rendered.append(f"{region}：{''.join(parts)}")
+            figures.append(figure)
+        difference = difference_line(question.text, figures) if question.compares else None
+        if difference:
+            rendered.append(difference)
         return Answer(
             question.text,
             "\n".join(rendered),

@@ -516,27 +516,26 @@ def server(settings: Settings, pipeline: Pipeline) -> Iterator[tuple[str, dict[s
 def queue_call(base: str, fn_index: int, data: list[Any], session_hash: str) -> dict[str, Any]:
     """One event the way the browser sends it: join the queue, then read the session's event
     stream until the result. The body is ASCII JSON, so a lone surrogate travels as the escape
-    ``\\ud800`` (gradio_client cannot send one: httpx refuses to encode it)."""
+    ``\\ud800`` (gradio_client cannot send one: httpx refuses to encode it). Like the browser,
+    it loads the page first: its cookie is what lets the UI's private handlers be called."""
     import httpx
 
     body = json.dumps(
         {"data": data, "fn_index": fn_index, "session_hash": session_hash, "event_data": None}
     )
-    joined = httpx.post(
-        f"{base}/queue/join",
-        content=body,
-        headers={"content-type": "application/json"},
-        timeout=30,
-    )
-    assert joined.status_code == 200, joined.text
-    with httpx.stream(
-        "GET", f"{base}/queue/data", params={"session_hash": session_hash}, timeout=60
-    ) as stream:
-        for line in stream.iter_lines():  # a dropped stream raises here
-            if line.startswith("data: "):
-                message = json.loads(line[len("data: ") :])
-                if message.get("msg") == "process_completed":
-                    return message
+    with httpx.Client(timeout=60) as client:
+        client.get(base.removesuffix("/gradio_api") + "/")
+        joined = client.post(
+            f"{base}/queue/join", content=body, headers={"content-type": "application/json"}
+        )
+        assert joined.status_code == 200, joined.text
+        params = {"session_hash": session_hash}
+        with client.stream("GET", f"{base}/queue/data", params=params) as stream:
+            for line in stream.iter_lines():  # a dropped stream raises here
+                if line.startswith("data: "):
+                    message = json.loads(line[len("data: ") :])
+                    if message.get("msg") == "process_completed":
+                        return message
     raise AssertionError("the event stream ended without a result")
 
 
