@@ -27,8 +27,8 @@ _COMPARES = re.compile(
 #: "几位/多少家/多少亿元/多少万人/几个百分点…": the unit the answer's number carries (a
 #: magnitude 万/亿 before it is part of the number, as in 13.88亿元).
 _COUNTED = re.compile(
-    r"(?:几|多少)\s*(?:个\s*)?(百分点)"
-    r"|(?:几|多少)\s*[万亿千百]?\s*(美元|元|人次|人|吨|公里|千米|千瓦时|千瓦|平方公里|平方米|公顷|亩"
+    r"(?<!哪)(?:几|多少)\s*(?:个\s*)?(百分点)"
+    r"|(?<!哪)(?:几|多少)\s*[万亿千百]?\s*(美元|元|人次|人|吨|公里|千米|千瓦时|千瓦|平方公里|平方米|公顷|亩"
     r"|辆|户|座|所|家|个|项|条|处|件|台|套|批|次|倍|位|名|微克|标准箱|张)"
 )
 #: Words for which one unit stands: a person is counted as 人, 位 or 名 alike.
