@@ -432,3 +432,22 @@ def test_remote_bind_without_login_warns_and_passes_auth(
     serve(pipeline.settings, host="0.0.0.0", port=7999, allow_remote=True, pipeline=pipeline)
     assert "without a login" not in capsys.readouterr().err
     assert launched[-1]["auth"] == ("planner", "s3cret")
+
+
+def test_the_documents_table_says_which_metadata_was_inferred_and_needs_checking() -> None:
+    from corpus.documents import Document, DocumentMeta
+    from ui.render import DOCUMENT_COLUMNS, document_rows
+
+    documents = {
+        "a.txt": Document(DocumentMeta("a.txt", "甲区", "甲区规划"), "正文"),
+        "b.txt": Document(DocumentMeta("b.txt", "乙省", "乙省报告", inferred=True), "正文"),
+        "c.txt": Document(
+            DocumentMeta("c.txt", "丙县", "", inferred=True, uncertain=("region", "period")),
+            "正文",
+        ),
+    }
+    rows = {row[0]: row for row in document_rows(documents)}
+    column = DOCUMENT_COLUMNS.index("元数据")
+    assert rows["甲区"][column] == "清单"
+    assert rows["乙省"][column] == "自动识别"
+    assert rows["丙县"][column] == "自动识别，待核实：地区、期间"

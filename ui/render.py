@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from corpus.documents import Document
+from corpus.documents import Document, DocumentMeta
 from corpus.structure import Heading
 from index.search import Hit
 from rag.answer import NOT_FOUND, Answer, Citation
@@ -482,10 +482,26 @@ def document_rows(documents: dict[str, Document]) -> list[list[str]]:
                 meta.date,
                 meta.issuer,
                 f"{len(document.text):,}",
+                metadata_source(meta),
             ]
         )
     return rows
 
 
-DOCUMENT_COLUMNS = ["地区", "标题", "类型", "期间", "日期", "发布机构", "字数"]
-DOCUMENT_COLUMN_WIDTHS = ["15%", "38%", "10%", "9%", "9%", "13%", "6%"]
+#: Chinese names of the metadata fields inference may leave unsettled.
+_FIELD_NAMES = {"region": "地区", "kind": "类型", "period": "期间", "title": "标题", "date": "日期"}
+
+
+def metadata_source(meta: DocumentMeta) -> str:
+    """Where a document's metadata came from, and which inferred fields need checking: an
+    inferred region or period is a guess the user should see, never a silent fact."""
+    if not meta.inferred:
+        return "清单"
+    if not meta.uncertain:
+        return "自动识别"
+    fields = "、".join(_FIELD_NAMES.get(field, field) for field in meta.uncertain)
+    return f"自动识别，待核实：{fields}"
+
+
+DOCUMENT_COLUMNS = ["地区", "标题", "类型", "期间", "日期", "发布机构", "字数", "元数据"]
+DOCUMENT_COLUMN_WIDTHS = ["13%", "33%", "9%", "8%", "8%", "12%", "5%", "12%"]
