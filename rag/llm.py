@@ -239,15 +239,23 @@ class LLMAnswerer:
         name = getattr(model, "model_name", None) or getattr(model, "model", None)
         return str(name or self.settings.llm_model or type(model).__name__)
 
-    def passages(self, hits: Sequence[Hit]) -> list[Hit]:
-        """The passages the model reads: the top ``answer_passages`` of the ranking."""
+    def passages(self, hits: Sequence[Hit], question: QuestionAnalysis | None = None) -> list[Hit]:
+        """The passages the model reads: the top ``answer_passages`` of the ranking — of the
+        named regions' documents only when the question names regions (another region's figure
+        is no answer), none when it is about a place no document covers (rag.constraints)."""
+        constraints = question.constraints if question is not None else None
+        if constraints is not None and constraints.missing_places:
+            return []
+        if constraints is not None and constraints.regions:
+            named = [hit for hit in hits if hit.chunk.region in constraints.regions]
+            hits = named or hits
         return list(hits[: self.settings.answer_passages])
 
     def messages(self, question: QuestionAnalysis, hits: Sequence[Hit]) -> list[BaseMessage]:
-        return build_messages(question, self.passages(hits))
+        return build_messages(question, self.passages(hits, question))
 
     def answer(self, question: QuestionAnalysis, hits: list[Hit]) -> Answer:
-        passages = self.passages(hits)
+        passages = self.passages(hits, question)
         if not passages:
             return self._no_passages(question, hits)
         messages = build_messages(question, passages)
@@ -283,7 +291,7 @@ class LLMAnswerer:
         in ``uncited``, with a ``notice``); ``details["llm"]["ungrounded_action"]`` says so:
         "moved_to_uncited", or "extractive_fallback" when no grounded citation was left.
         """
-        passages = self.passages(hits)
+        passages = self.passages(hits, question)
         verified = verify_reply(reply, passages, withhold_ungrounded=True)
         info: dict[str, Any] = {
             "model": self.model_name(),
@@ -329,7 +337,10 @@ class LLMAnswerer:
         )
 
     def _no_passages(self, question: QuestionAnalysis, hits: Sequence[Hit]) -> Answer:
-        """Nothing retrieved: refusing needs no model call."""
+        """Nothing to read: refusing needs no model call. A place no document covers gets the
+        extractive refusal, which names the place and cites what the documents hold instead."""
+        if question.constraints.missing_places:
+            return self.fallback.answer(question, list(hits))
         return Answer(
             question=question.text,
             answer=NOT_FOUND,
@@ -402,7 +413,7 @@ class AnswerStream:
 
     def _run(self) -> Iterator[str]:
         answerer = self.answerer
-        passages = answerer.passages(self.hits)
+        passages = answerer.passages(self.hits, self.question)
         if not passages:
             self._answer = answerer._no_passages(self.question, self.hits)
             return

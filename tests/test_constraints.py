@@ -166,3 +166,19 @@ def test_a_zone_of_a_city_without_documents_is_a_missing_place() -> None:
     assert asked.missing_places == ("苏州工业园区",)
     inside = question_constraints("南昌高新区今年新增多少家上市企业？", (), documents)
     assert inside.missing_places == ()  # 南昌 is in 江西省
+
+
+def test_the_llm_reads_only_the_named_regions_passages_and_never_a_missing_place(
+    pipeline: Pipeline,
+) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    model = FakeListChatModel(responses=["到2025年，全省森林覆盖率稳定在63%以上[1]。"])
+    llm = Pipeline(pipeline.settings, pipeline.searcher, model)
+    analysis, hits = llm.prepare("江西省森林覆盖率目标是多少？")
+    assert hits and {h.chunk.region for h in llm.answerer("llm").passages(hits, analysis)} == {
+        "江西省"
+    }
+    refused = llm.ask("浙江省今年地区生产总值增长目标是多少？", mode="llm")
+    assert refused.abstained and "浙江省" in refused.answer
+    assert model.i == 0  # the model was never asked
