@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from fakes import FakeExtractive
 from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import BaseMessage
@@ -20,7 +21,7 @@ from corpus.chunking import Chunk
 from corpus.errors import InputError
 from corpus.settings import Settings
 from index.search import Hit
-from rag.answer import NOT_FOUND, Answer
+from rag.answer import NOT_FOUND
 from rag.llm import LLMAnswerer, make_chat_model, split_statements, verify_reply
 from rag.prompts import PASSAGES_CLOSE, PASSAGES_OPEN, build_messages
 from rag.question import QuestionAnalysis
@@ -66,27 +67,6 @@ def question(text: str = "海州区高标准农田面积比重目标是多少？
     )
     fields.update(kw)
     return QuestionAnalysis(text=text, **fields)
-
-
-class FakeExtractive:
-    """Stands in for rag.extractive.ExtractiveAnswerer: records that it was asked."""
-
-    mode = "extractive"
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def answer(self, question: QuestionAnalysis, hits: list[Hit]) -> Answer:
-        self.calls += 1
-        return Answer(
-            question=question.text,
-            answer="抽取式回答[1]",
-            abstained=False,
-            citations=(),
-            retrieved=tuple(hits),
-            mode=self.mode,
-            details={"extractive": "yes"},
-        )
 
 
 class BrokenChatModel(BaseChatModel):

@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fakes import FakeExtractive
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from corpus.chunking import Chunk
 from corpus.settings import Settings
 from index.search import Hit
-from rag.answer import NOT_FOUND, Answer
+from rag.answer import NOT_FOUND
 from rag.grounding import chinese_number, missing_figures
 from rag.llm import LLMAnswerer, verify_reply
 from rag.question import QuestionAnalysis
@@ -64,26 +65,6 @@ def question(text: str = "某市数字经济核心产业增加值目标是多少
         compares=False,
         keywords=("数字经济",),
     )
-
-
-class FakeExtractive:
-    """Stands in for rag.extractive.ExtractiveAnswerer: records that it was asked."""
-
-    mode = "extractive"
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def answer(self, question: QuestionAnalysis, hits: list[Hit]) -> Answer:
-        self.calls += 1
-        return Answer(
-            question=question.text,
-            answer="抽取式回答[1]",
-            abstained=False,
-            citations=(),
-            retrieved=tuple(hits),
-            mode=self.mode,
-        )
 
 
 def answerer(reply: str, fallback: FakeExtractive | None = None) -> LLMAnswerer:
