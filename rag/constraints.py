@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from corpus.chunking import split_sentences
 from corpus.documents import DocumentMeta
 from corpus.gazetteer import ZONE_SUFFIXES, Division, Gazetteer, gazetteer
 
@@ -241,3 +242,12 @@ def refusal_subject(constraints: Constraints, failed: tuple[str, ...]) -> str:
     elif "year" in failed and constraints.relative_years:
         parts.append("今年" if 0 in constraints.relative_years else "去年")
     return "".join(parts)
+
+
+def last_year_sentence(lead: str) -> str:
+    """The last sentence of a paragraph's opening that states a year: the one whose year a
+    following sentence without its own inherits (「今年主要预期目标是：」 → 「增长5.5%」)."""
+    for start, end in reversed(split_sentences(lead)):
+        if stated_years(lead[start:end]) or "今年" in lead[start:end]:
+            return lead[start:end]
+    return ""

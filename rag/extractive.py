@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from corpus.chunking import split_sentences
@@ -25,7 +25,13 @@ from index.search import Hit, HybridSearcher
 from index.text_tokenizer import normalise_text
 from rag.answer import NOT_FOUND, Answer, Citation
 from rag.arithmetic import Figure, difference_line, figure_beside
-from rag.constraints import SentenceContext, failed_constraints, refusal_subject, stated_years
+from rag.constraints import (
+    SentenceContext,
+    failed_constraints,
+    last_year_sentence,
+    refusal_subject,
+)
+from rag.lists import members_after
 from rag.question import QuestionAnalysis
 
 #: Chosen by leave-one-set-out cross-validation over the dev, probe and generality gold sets
@@ -276,7 +282,7 @@ class ExtractiveAnswerer:
             before = chunk.text[: sentence.start - chunk.start]
             context = SentenceContext(
                 sentence=chunk.text[sentence.start - chunk.start : sentence.end - chunk.start],
-                paragraph_lead=_last_year_sentence(before[before.rfind("\n") + 1 :]),
+                paragraph_lead=last_year_sentence(before[before.rfind("\n") + 1 :]),
                 chapter=chunk.chapter,
                 meta=meta,
             )
@@ -351,7 +357,10 @@ class ExtractiveAnswerer:
                 named = region in question.regions
                 if named or best_by_region[region][0].score >= REGION_LINE_RATIO * top:
                     chosen.append(region)
-        return [(region, self._sentences_for(best_by_region[region])) for region in chosen]
+        lines = [(region, self._sentences_for(best_by_region[region])) for region in chosen]
+        if question.asks_list:
+            lines = [(region, _with_members(question, hits, picked)) for region, picked in lines]
+        return lines
 
     @staticmethod
     def _sentences_for(candidates: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -402,15 +411,6 @@ def _is_cjk_heavy(text: str) -> bool:
     return cjk * 2 > len(text.strip())
 
 
-def _last_year_sentence(lead: str) -> str:
-    """The last sentence of a paragraph's opening that states a year: the one whose year a
-    following sentence without its own inherits (「今年主要预期目标是：」 → 「增长5.5%」)."""
-    for start, end in reversed(split_sentences(lead)):
-        if stated_years(lead[start:end]) or "今年" in lead[start:end]:
-            return lead[start:end]
-    return ""
-
-
 def _number_beside(text: str, keywords: tuple[str, ...], units: tuple[str, ...]) -> bool:
     """Whether a clause of ``text`` states a number (in the asked unit) next to one of the
     indicator's words: 「城镇新增就业18万人」 answers a question about 城镇新增就业, while
@@ -420,3 +420,14 @@ def _number_beside(text: str, keywords: tuple[str, ...], units: tuple[str, ...])
         if _number_fit(clause, units) and any(k in clause for k in keywords):
             return True
     return False
+
+
+def _with_members(
+    question: QuestionAnalysis, hits: list[Hit], picked: list[ScoredSentence]
+) -> list[ScoredSentence]:
+    """A list question's line: the best sentence and the numbered members that follow it
+    (rag.lists), each quoted and cited; the group's announcement alone names no member."""
+    last = picked[-1]
+    chunk = hits[last.hit_rank].chunk
+    spans = members_after(chunk.text, chunk.start, (last.start, last.end), question.text)
+    return [*picked, *(replace(last, start=start, end=end) for start, end in spans)]
