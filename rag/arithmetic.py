@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from index.text_tokenizer import normalise_text
+from rag.indicators import CLAUSE
 
 #: The question asks for the gap between two figures.
 ASKS_DIFFERENCE = re.compile(r"相差|差距|之差|差多少|高出|多出|低多少|高多少|多多少|少多少|超出")
@@ -21,7 +22,6 @@ ASKS_DIFFERENCE = re.compile(r"相差|差距|之差|差多少|高出|多出|低�
 _FIGURE = re.compile(
     r"(\d+(?:\.\d+)?)\s*((?:万|亿|千)?\s*(?:美元|元|人次|人|吨|公里|千瓦|平方公里|亩|个|家|项|%|％))"
 )
-_CLAUSE = re.compile(r"[^，,；;。：:、]+")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Figure:
 
 def figure_beside(region: str, text: str, keywords: tuple[str, ...]) -> Figure | None:
     """The first figure of ``text`` in a clause holding one of ``keywords``."""
-    for clause in _CLAUSE.findall(normalise_text(text)):
+    for clause in CLAUSE.findall(normalise_text(text)):
         if not any(keyword in clause for keyword in keywords):
             continue
         match = _FIGURE.search(clause)

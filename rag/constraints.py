@@ -15,7 +15,7 @@ year or region. So a sentence is checked before it is quoted:
   a real place (looked up in the gazetteer) covered by no document is answered by none.
 
 (The indicator a "how many" question asks for is checked by the extractive answerer, which knows
-the corpus's word frequencies: rag.extractive._number_beside.)
+the corpus's word frequencies: rag.indicators.number_beside.)
 
 A sentence that fails is not quoted as the answer; when nothing else answers, the refusal names
 what was asked and shows the nearest sentence as what the documents do say, cited.

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 from corpus.chunking import split_sentences
 from corpus.documents import DocumentMeta
@@ -31,6 +30,7 @@ from rag.constraints import (
     last_year_sentence,
     refusal_subject,
 )
+from rag.indicators import number_beside, number_fit
 from rag.lists import members_after
 from rag.question import QuestionAnalysis
 
@@ -48,14 +48,8 @@ MIN_SENTENCE_CHARS = 6
 #: Longer sentences are quoted by their best run of clauses (see _answer_spans).
 MAX_QUOTE_CHARS = 120
 _CLAUSE_END = re.compile(r"[，,、：:]")
-_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿]+[个家所项条座]")
-#: A number as plans write it (85, 32.5, 5-10, 五, 两), before its unit.
-_QUANTITY = (
-    r"(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千]+)"
-    r"(?:\s*[-—～~至到]\s*(?:\d+(?:\.\d+)?|[一二三四五六七八九十]+))?\s*[万亿]?\s*"
-)
+#: Years and period names are constraints (rag.constraints), not indicator words.
 _DIGITS_OR_PERIOD = re.compile(r"\d|^[十一二三四五]+$")
-_CLAUSE = re.compile(r"[^，,；;。：:、]+")
 _SPACES = re.compile(r"\s+")
 
 
@@ -131,7 +125,7 @@ class ExtractiveAnswerer:
                     + RANK_PRIOR_WEIGHT * prior
                 )
                 fit = (
-                    _number_fit(normalise_text(sentence), question.answer_units)
+                    number_fit(normalise_text(sentence), question.answer_units)
                     if question.asks_number
                     else 0
                 )
@@ -184,7 +178,7 @@ class ExtractiveAnswerer:
                 if cuts[j] - cuts[i] > MAX_QUOTE_CHARS:
                     break
                 window = text[cuts[i] - offset : cuts[j] - offset]
-                score = self.coverage(window, weights)[0] + 0.05 * _number_fit(window, units)
+                score = self.coverage(window, weights)[0] + 0.05 * number_fit(window, units)
                 if score > best_score:
                     best, best_score = (cuts[i], cuts[j]), score
         return best
@@ -262,7 +256,7 @@ class ExtractiveAnswerer:
         """Split candidates into those that keep to the question's years, places and indicator
         and the near misses (with the constraints each breaks: region, year, indicator), both
         best first. The indicator check applies to "how many/much" questions: the number must
-        stand in a clause with one of the question's indicator words (see _number_beside)."""
+        stand in a clause with one of the question's indicator words (rag.indicators)."""
         constraints = question.constraints
         kept, near_misses = [], []
         specific = self._specific_keywords(question) if question.asks_number else ()
@@ -270,7 +264,7 @@ class ExtractiveAnswerer:
             if specific:
                 chunk = hits[sentence.hit_rank].chunk
                 text = chunk.text[sentence.start - chunk.start : sentence.end - chunk.start]
-                if not _number_beside(text, specific, question.answer_units):
+                if not number_beside(text, specific, question.answer_units):
                     near_misses.append((sentence, ("indicator",)))
                     continue
             if constraints.empty:
@@ -372,26 +366,6 @@ class ExtractiveAnswerer:
         return [first]
 
 
-def _number_fit(text: str, units: tuple[str, ...]) -> float:
-    """How well ``text`` can answer "how many/much": with the unit the question asks for (几位,
-    多大比例), 2 for a number in that unit and 0 otherwise; without one, 1 for any number.
-
-    The unit is what tells the answer apart in planning prose, where every sentence has numbers:
-    "请来了几位诺奖获得者" is answered by "引进了5名诺贝尔奖得主", not by the patent count
-    beside it.
-    """
-    if units:
-        return 2.0 if _unit_number(units).search(text) else 0.0
-    return 1.0 if _NUMBER.search(text) else 0.0
-
-
-@lru_cache(maxsize=64)
-def _unit_number(units: tuple[str, ...]) -> re.Pattern[str]:
-    # A table row puts the unit in its own column before the figures: 「人均可支配收入 元 50770」.
-    unit = "(?:" + "|".join(map(re.escape, units)) + ")"
-    return re.compile(f"{_QUANTITY}{unit}|(?<![\u4e00-\u9fff]){unit}\\s+\\d")
-
-
 def _bigram_share(keywords: str, text: str) -> float:
     grams = {keywords[i : i + 2] for i in range(len(keywords) - 1)}
     if not grams:
@@ -409,17 +383,6 @@ def _display(text: str) -> str:
 def _is_cjk_heavy(text: str) -> bool:
     cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
     return cjk * 2 > len(text.strip())
-
-
-def _number_beside(text: str, keywords: tuple[str, ...], units: tuple[str, ...]) -> bool:
-    """Whether a clause of ``text`` states a number (in the asked unit) next to one of the
-    indicator's words: 「城镇新增就业18万人」 answers a question about 城镇新增就业, while
-    「地区生产总值增长5%」 beside it does not, however much of the passage the question shares."""
-    normalised = normalise_text(text)
-    for clause in _CLAUSE.findall(normalised):
-        if _number_fit(clause, units) and any(k in clause for k in keywords):
-            return True
-    return False
 
 
 def _with_members(

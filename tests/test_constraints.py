@@ -17,7 +17,7 @@ from rag.constraints import (
     question_constraints,
     stated_years,
 )
-from rag.extractive import _number_beside
+from rag.indicators import number_beside
 from rag.pipeline import Pipeline
 
 REPORT = """2026年湖南省政府工作报告
@@ -149,10 +149,10 @@ def test_the_region_named_is_the_only_one_that_answers(pipeline: Pipeline) -> No
 
 def test_a_number_answers_only_beside_the_indicator_asked() -> None:
     sentence = "到2025年，全省森林覆盖率稳定在63%以上，新增高速公路里程1000公里。"
-    assert _number_beside(sentence, ("高速公路",), ("公里",))
-    assert not _number_beside(sentence, ("铁路",), ("公里",))
-    assert not _number_beside(sentence, ("森林覆盖率",), ("公里",))  # its number is a share
-    assert _number_beside(sentence, ("森林覆盖率",), ())
+    assert number_beside(sentence, ("高速公路",), ("公里",))
+    assert not number_beside(sentence, ("铁路",), ("公里",))
+    assert not number_beside(sentence, ("森林覆盖率",), ("公里",))  # its number is a share
+    assert number_beside(sentence, ("森林覆盖率",), ())
 
 
 def test_a_question_asked_by_its_indicator_is_answered(pipeline: Pipeline) -> None:
