@@ -30,7 +30,7 @@ from rag.constraints import (
     last_year_sentence,
     refusal_subject,
 )
-from rag.indicators import number_beside, number_fit
+from rag.indicators import number_beside, number_fit, written_number_fit
 from rag.lists import members_after
 from rag.question import QuestionAnalysis
 
@@ -125,7 +125,7 @@ class ExtractiveAnswerer:
                     + RANK_PRIOR_WEIGHT * prior
                 )
                 fit = (
-                    number_fit(normalise_text(sentence), question.answer_units)
+                    written_number_fit(sentence, question.answer_units)
                     if question.asks_number
                     else 0
                 )

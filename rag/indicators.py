@@ -46,8 +46,15 @@ def number_beside(text: str, keywords: tuple[str, ...], units: tuple[str, ...]) 
     """Whether a clause of ``text`` states a number (in the asked unit) next to one of the
     indicator's words: 「城镇新增就业18万人」 answers a question about 城镇新增就业, while
     「地区生产总值增长5%」 beside it does not, however much of the passage the question shares."""
-    normalised = normalise_text(text)
-    for clause in CLAUSE.findall(normalised):
-        if number_fit(clause, units) and any(k in clause for k in keywords):
+    for clause in CLAUSE.findall(text):
+        normalised = normalise_text(clause)
+        if any(k in normalised for k in keywords) and written_number_fit(clause, units):
             return True
     return False
+
+
+def written_number_fit(text: str, units: tuple[str, ...]) -> float:
+    """:func:`number_fit` of the text as written or simplified, whichever fits better: simplified
+    reads 億元 as 亿元, while only the written text keeps a table's columns apart
+    (「处理率 % 87.80」 normalises to 「处理率%87.80」)."""
+    return max(number_fit(text, units), number_fit(normalise_text(text), units))

@@ -153,6 +153,9 @@ def test_a_number_answers_only_beside_the_indicator_asked() -> None:
     assert not number_beside(sentence, ("铁路",), ("公里",))
     assert not number_beside(sentence, ("森林覆盖率",), ("公里",))  # its number is a share
     assert number_beside(sentence, ("森林覆盖率",), ())
+    row = "18 城镇污水达标处理率 % 87.80 90.00 约束性"  # a table row: the unit is a column
+    assert number_beside(row, ("处理率",), ("%", "％", "百分点"))
+    assert number_beside("年產值突破120億元", ("产值",), ("元",))  # traditional, as written
 
 
 def test_a_question_asked_by_its_indicator_is_answered(pipeline: Pipeline) -> None:
