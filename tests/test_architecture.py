@@ -97,3 +97,21 @@ def test_ruff_is_clean() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_installed_package_carries_its_data_files() -> None:
+    """A non-editable install (pip install .) must ship the gold sets and the gazetteer:
+    `planqa eval` without a path, `planqa bench` and metadata inference read them."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    package_data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["package-data"]
+    needed = [*root.glob("eval/gold/*.jsonl"), *root.glob("corpus/data/*")]
+    assert needed
+    for path in needed:
+        package, rest = path.relative_to(root).as_posix().split("/", 1)
+        patterns = package_data.get(package, [])
+        assert any(fnmatch.fnmatch(rest, p) for p in patterns), f"{path} is not package data"
