@@ -107,10 +107,13 @@ class HybridSearcher:
             self._region_doc_counts[region] = self._region_doc_counts.get(region, 0) + 1
         self._scopes: dict[tuple[str | None, str | None], np.ndarray | None] = {}
         set_search_threads(settings.search_threads)
+        # A national document's 「全国」 is its scope, not a place a question names: 「全国第一条…」
+        # and 「全国唯一…的省」 ask about a province, and must not be steered to that document.
         self._region_names = sorted(
             {
                 (normalise_text(name), document.meta.region)
                 for document in contents.documents.values()
+                if document.meta.scope != "national"
                 for name in document.meta.region_names
             },
             key=lambda pair: (-len(pair[0]), pair),

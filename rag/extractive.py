@@ -259,7 +259,9 @@ class ExtractiveAnswerer:
         stand in a clause with one of the question's indicator words (rag.indicators)."""
         constraints = question.constraints
         kept, near_misses = [], []
-        specific = self._specific_keywords(question) if question.asks_number else ()
+        # A which-region question wants a region, not a figure, whatever number words it holds.
+        asks_figure = question.asks_number and not question.asks_region
+        specific = self._specific_keywords(question) if asks_figure else ()
         for sentence in sentences:
             if specific:
                 chunk = hits[sentence.hit_rank].chunk
@@ -320,6 +322,8 @@ class ExtractiveAnswerer:
         # A place without documents lacks everything; a place, year or indicator with documents
         # lacks this figure.
         lacking = "的相关内容" if question.constraints.missing_places else "的该项数据"
+        if not subject:
+            lacking = lacking.removeprefix("的")
         text = (
             f"未在现有文件中找到{subject}{lacking}。现有文件中最接近的是——"
             f"{hit.chunk.region}：{_display(quote)}[1]"

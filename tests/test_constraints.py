@@ -31,6 +31,14 @@ REPORT = """2026年湖南省政府工作报告
 今年经济社会发展的主要预期目标是：
 全省地区生产总值增长5.5%左右，城镇新增就业70万人以上。
 到2030年，基本建成现代化产业体系。
+全省连续三年成为全国唯一稻谷产量超过六百亿斤的省份。
+"""
+
+OPINION = """中共中央 国务院关于推进全国粮食安全工作的意见
+
+一、总体要求
+
+全国粮食综合生产能力稳步提升，全国各地要压实粮食安全责任。
 """
 
 PLAN = """江西省国民经济和社会发展第十四个五年规划纲要
@@ -52,6 +60,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     folder.mkdir()
     (folder / "hunan_2026.txt").write_text(REPORT, encoding="utf-8")
     (folder / "jiangxi_14th.txt").write_text(PLAN, encoding="utf-8")
+    (folder / "national_opinion.txt").write_text(OPINION, encoding="utf-8")
     settings = Settings(embedding_model="hash", index_dir=root / "index")
     build_index(settings, [folder], progress=False)
     return Pipeline.open(settings)
@@ -185,3 +194,13 @@ def test_the_llm_reads_only_the_named_regions_passages_and_never_a_missing_place
     refused = llm.ask("浙江省今年地区生产总值增长目标是多少？", mode="llm")
     assert refused.abstained and "浙江省" in refused.answer
     assert model.i == 0  # the model was never asked
+
+
+def test_a_national_document_does_not_claim_questions_that_say_quanguo(
+    pipeline: Pipeline,
+) -> None:
+    """「全国唯一…的省份」 is about a province; 全国 there is a scale, not the national document."""
+    assert pipeline.searcher.documents["national_opinion.txt"].meta.scope == "national"
+    assert pipeline.searcher.mentioned_regions("全国唯一稻谷产量超过六百亿斤的省份") == []
+    answer = pipeline.ask("哪个省是全国唯一稻谷产量超过六百亿斤的省份？")
+    assert not answer.abstained and answer.answer.startswith("湖南省：")
