@@ -123,12 +123,8 @@ def question_constraints(
         relative.add(0)
     if _LAST_YEAR.search(text):
         relative.add(-1)
-    national = {meta.region for meta in documents if meta.scope == "national"}
-    # 「全国」 in a question is a scale (全国第一, 全国夏繁高地), not a request for the national
-    # documents only.
-    regions = tuple(region for region in named_regions if region not in national)
     missing = () if named_regions else missing_places(text, documents, gazetteer())
-    return Constraints(frozenset(years), frozenset(relative), tuple(words), regions, missing)
+    return Constraints(frozenset(years), frozenset(relative), tuple(words), named_regions, missing)
 
 
 def missing_places(text: str, documents: list[DocumentMeta], places: Gazetteer) -> tuple[str, ...]:
