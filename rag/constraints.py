@@ -195,6 +195,8 @@ class SentenceContext:
     paragraph_lead: str
     chapter: str
     meta: DocumentMeta
+    #: Every year the whole document speaks of (see :func:`stated_years`); None when unknown.
+    document_text_years: frozenset[int] | None = None
 
 
 def failed_constraints(constraints: Constraints, context: SentenceContext) -> tuple[str, ...]:
@@ -212,6 +214,12 @@ def failed_constraints(constraints: Constraints, context: SentenceContext) -> tu
         spoken = _spoken_years(context, own_year)
         if spoken and not spoken & asked:
             failed.append("year")
+        elif constraints.years and context.document_text_years is not None:
+            # A year the document never speaks of (2030 in an opinion that sets goals for 2020,
+            # 2035 and 2050) is answered by none of its sentences, whatever they leave unsaid.
+            known = context.document_text_years | document_years(context.meta)
+            if not constraints.years & known:
+                failed.append("year")
     return tuple(failed)
 
 

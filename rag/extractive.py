@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, replace
 
 from corpus.chunking import split_sentences
-from corpus.documents import DocumentMeta
+from corpus.documents import Document, DocumentMeta
 from corpus.settings import Settings
 from index.search import Hit, HybridSearcher
 from index.text_tokenizer import normalise_text
@@ -29,6 +29,7 @@ from rag.constraints import (
     failed_constraints,
     last_year_sentence,
     refusal_subject,
+    stated_years,
 )
 from rag.indicators import number_beside, number_fit, written_number_fit
 from rag.lists import members_after
@@ -76,6 +77,7 @@ class ExtractiveAnswerer:
             if settings.abstain_threshold is not None
             else DEFAULT_ABSTAIN_THRESHOLD
         )
+        self._years_by_document: dict[str, frozenset[int]] = {}
         self._unseen_weight = math.log(1 + len(searcher.contents.chunks) + 0.5)
 
     # ------------------------------------------------------------------ scoring
@@ -281,6 +283,7 @@ class ExtractiveAnswerer:
                 paragraph_lead=last_year_sentence(before[before.rfind("\n") + 1 :]),
                 chapter=chunk.chapter,
                 meta=meta,
+                document_text_years=self._document_years(document),
             )
             failed = failed_constraints(constraints, context)
             if failed:
@@ -288,6 +291,14 @@ class ExtractiveAnswerer:
             else:
                 kept.append(sentence)
         return kept, near_misses
+
+    def _document_years(self, document: Document | None) -> frozenset[int] | None:
+        """The years a document speaks of anywhere, computed once per document."""
+        if document is None:
+            return None
+        if document.name not in self._years_by_document:
+            self._years_by_document[document.name] = frozenset(stated_years(document.text))
+        return self._years_by_document[document.name]
 
     def _specific_keywords(self, question: QuestionAnalysis) -> tuple[str, ...]:
         """The question's words that name its indicator rather than frame it: those the corpus

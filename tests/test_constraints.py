@@ -204,3 +204,12 @@ def test_a_national_document_does_not_claim_questions_that_say_quanguo(
     assert pipeline.searcher.mentioned_regions("全国唯一稻谷产量超过六百亿斤的省份") == []
     answer = pipeline.ask("哪个省是全国唯一稻谷产量超过六百亿斤的省份？")
     assert not answer.abstained and answer.answer.startswith("湖南省：")
+
+
+def test_a_year_the_document_never_speaks_of_is_answered_by_none_of_its_sentences() -> None:
+    opinion = meta(region="全国", period="", kind="意见")
+    years = frozenset({2020, 2035, 2050})
+    sentence = SentenceContext("乡村振兴取得重要进展", "", "一、总体要求", opinion, years)
+    for asked, failed in (("2030年", ("year",)), ("2035年", ())):
+        constraints = question_constraints(f"意见为{asked}设定了什么目标", (), [opinion])
+        assert failed_constraints(constraints, sentence) == failed
