@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from corpus.chunking import split_sentences
+from corpus.chunking import Chunk, split_sentences
 from corpus.documents import DocumentMeta
 from corpus.gazetteer import ZONE_SUFFIXES, Division, Gazetteer, gazetteer
 
@@ -39,7 +39,10 @@ _YEAR_RANGE = re.compile(r"(?<![\d.])((?:19|20)\d{2})\s*[—–\-～~至到]\s*(
 _FIVE_YEAR_PLAN = re.compile(r"十([一二三四五六七八九])五")
 _ORDINAL = "一二三四五六七八九"
 _THIS_YEAR = re.compile(r"今年|本年度|本年|当年")
-_LAST_YEAR = re.compile(r"去年|上年|过去一年")
+#: (Not 上年: 「比上年增长」 compares with last year inside a sentence about this one.)
+_LAST_YEAR = re.compile(r"去年|过去一年")
+#: A report's look back on the five years before it (2026 → 2021..2025).
+_PAST_FIVE_YEARS = re.compile(r"过去五年|这五年|五年来|五年间")
 #: What may come before the place a question is about: 「2026年浙江省…」, 「请问今年浙江省…」.
 _SUBJECT_PREFIX = re.compile(r"(?:请问|在|(?:19|20)\d{2}\s*年|今年|明年|[\s，,])*")
 
@@ -198,6 +201,25 @@ class SentenceContext:
     #: Every year the whole document speaks of (see :func:`stated_years`); None when unknown.
     document_text_years: frozenset[int] | None = None
 
+    @classmethod
+    def of(
+        cls,
+        chunk: Chunk,
+        start: int,
+        end: int,
+        meta: DocumentMeta,
+        document_text_years: frozenset[int] | None = None,
+    ) -> SentenceContext:
+        """The context of chunk's sentence at document offsets ``start``..``end``."""
+        before = chunk.text[: start - chunk.start]
+        return cls(
+            sentence=chunk.text[start - chunk.start : end - chunk.start],
+            paragraph_lead=last_year_sentence(inherited_lead(before)),
+            chapter=chunk.chapter,
+            meta=meta,
+            document_text_years=document_text_years,
+        )
+
 
 def failed_constraints(constraints: Constraints, context: SentenceContext) -> tuple[str, ...]:
     """The constraints ``context``'s sentence breaks: "region", "year" (empty when it keeps all)."""
@@ -231,6 +253,8 @@ def _spoken_years(context: SentenceContext, own_year: int | None) -> set[int]:
                 years.add(own_year)
             if _LAST_YEAR.search(text):
                 years.add(own_year - 1)
+            if _PAST_FIVE_YEARS.search(text):
+                years.update(range(own_year - 5, own_year))
         if years:
             return years
     return document_years(context.meta)
@@ -249,9 +273,45 @@ def refusal_subject(constraints: Constraints, failed: tuple[str, ...]) -> str:
 
 
 def last_year_sentence(lead: str) -> str:
-    """The last sentence of a paragraph's opening that states a year: the one whose year a
-    following sentence without its own inherits (「今年主要预期目标是：」 → 「增长5.5%」)."""
+    """The last sentence before a sentence that says when it speaks of: the one whose year a
+    following sentence without its own inherits (「今年主要预期目标是：」 → 「增长5.5%」,
+    「——这五年生态安全屏障进一步夯实。」 → 「森林覆盖率达到22%」)."""
     for start, end in reversed(split_sentences(lead)):
-        if stated_years(lead[start:end]) or "今年" in lead[start:end]:
-            return lead[start:end]
+        sentence = lead[start:end]
+        if stated_years(sentence) or any(
+            marker.search(sentence) for marker in (_THIS_YEAR, _LAST_YEAR, _PAST_FIVE_YEARS)
+        ):
+            return sentence
     return ""
+
+
+#: A line this short without closing punctuation is a heading (「2026年省十件民生实事」).
+MAX_HEADING_LINE_CHARS = 30
+_HEADING_DIGITS = re.compile(r"(?<!\d)(?!(?:19|20)\d{2}年)\d")
+
+
+def is_heading_line(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is a whole short line with no sentence end and no figure but a
+    year: a heading the structure parser did not mark (a table row keeps its figures)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line = text[line_start : len(text) if line_end < 0 else line_end].strip()
+    return (
+        line == text[start:end].strip()
+        and len(line) <= MAX_HEADING_LINE_CHARS
+        and line[-1] not in "。；！？.;!?"
+        and not _HEADING_DIGITS.search(line)
+    )
+
+
+def inherited_lead(before: str) -> str:
+    """What a sentence inherits its year from: its paragraph so far, and the short heading-like
+    lines above it in the passage (「——这五年生态安全屏障进一步夯实。」), never the long prose
+    lines, whose 上年/去年 speak of their own comparisons."""
+    paragraph_start = before.rfind("\n") + 1
+    headings = [
+        line
+        for line in before[:paragraph_start].splitlines()
+        if 0 < len(line.strip()) <= MAX_HEADING_LINE_CHARS
+    ]
+    return "\n".join([*headings, before[paragraph_start:]])

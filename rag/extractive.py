@@ -27,7 +27,7 @@ from rag.arithmetic import Figure, difference_line, figure_beside
 from rag.constraints import (
     SentenceContext,
     failed_constraints,
-    last_year_sentence,
+    is_heading_line,
     refusal_subject,
     stated_years,
 )
@@ -119,6 +119,8 @@ class ExtractiveAnswerer:
                     continue
                 # A title or a heading names a topic; it never answers a question about it.
                 if _SPACES.sub("", normalise_text(sentence)).strip("。：:") in not_answers:
+                    continue
+                if is_heading_line(chunk.text, start - chunk.start, end - chunk.start):
                     continue
                 sentence_cov, covered = self.coverage(sentence, weights)
                 score = (
@@ -277,13 +279,8 @@ class ExtractiveAnswerer:
             chunk = hits[sentence.hit_rank].chunk
             document = self.searcher.documents.get(chunk.doc)
             meta = document.meta if document else DocumentMeta(chunk.doc, chunk.region, chunk.title)
-            before = chunk.text[: sentence.start - chunk.start]
-            context = SentenceContext(
-                sentence=chunk.text[sentence.start - chunk.start : sentence.end - chunk.start],
-                paragraph_lead=last_year_sentence(before[before.rfind("\n") + 1 :]),
-                chapter=chunk.chapter,
-                meta=meta,
-                document_text_years=self._document_years(document),
+            context = SentenceContext.of(
+                chunk, sentence.start, sentence.end, meta, self._document_years(document)
             )
             failed = failed_constraints(constraints, context)
             if failed:

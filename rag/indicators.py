@@ -39,7 +39,8 @@ def number_fit(text: str, units: tuple[str, ...]) -> float:
 def _unit_number(units: tuple[str, ...]) -> re.Pattern[str]:
     # A table row puts the unit in its own column before the figures: 「人均可支配收入 元 50770」.
     unit = "(?:" + "|".join(map(re.escape, units)) + ")"
-    return re.compile(f"{_QUANTITY}{unit}|(?<![\u4e00-\u9fff]){unit}\\s+\\d")
+    # 「30万人次」 counts visits, not people: a unit followed by 次 is another unit.
+    return re.compile(f"{_QUANTITY}{unit}(?!次)|(?<![\u4e00-\u9fff]){unit}\\s+\\d")
 
 
 def number_beside(text: str, keywords: tuple[str, ...], units: tuple[str, ...]) -> bool:

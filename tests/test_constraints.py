@@ -14,6 +14,7 @@ from rag.constraints import (
     document_years,
     failed_constraints,
     five_year_plan_years,
+    last_year_sentence,
     question_constraints,
     stated_years,
 )
@@ -213,3 +214,28 @@ def test_a_year_the_document_never_speaks_of_is_answered_by_none_of_its_sentence
     for asked, failed in (("2030年", ("year",)), ("2035年", ())):
         constraints = question_constraints(f"意见为{asked}设定了什么目标", (), [opinion])
         assert failed_constraints(constraints, sentence) == failed
+
+
+def test_a_look_back_on_five_years_is_not_this_year() -> None:
+    report = meta()  # a 2026 report
+    constraints = question_constraints("湖南省2026年森林覆盖率提高到多少", ("湖南省",), [report])
+    looked_back = SentenceContext("森林覆盖率达到22%", "——这五年生态屏障更加牢固。", "", report)
+    assert failed_constraints(constraints, looked_back) == ("year",)
+    compared = SentenceContext("低保补差水平不低于上年度水平", "", "", report)  # 上年 compares
+    assert failed_constraints(constraints, compared) == ()
+
+
+def test_the_year_comes_from_short_heading_lines_above_not_from_long_prose() -> None:
+    from rag.constraints import inherited_lead, is_heading_line
+
+    before = "附件1\n2026年省十件民生实事\n城乡低保补差水平不低于当地上年度水平。"
+    assert last_year_sentence(inherited_lead(before)) == "2026年省十件民生实事"
+    text = "2026年省十件民生实事\n18 城镇污水达标处理率 % 87.80 90.00 约束性\n"
+    assert is_heading_line(text, 0, len("2026年省十件民生实事"))
+    row = text.index("18")
+    assert not is_heading_line(text, row, text.index("\n", row))  # a table row keeps figures
+
+
+def test_visits_are_not_people() -> None:
+    assert not number_beside("开展职业技能培训超30万人次", ("培训",), ("人", "位", "名"))
+    assert number_beside("城镇新增就业110万人以上", ("就业",), ("人", "位", "名"))
