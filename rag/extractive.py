@@ -135,15 +135,7 @@ class ExtractiveAnswerer:
                 )
                 score += NUMBER_BONUS * fit
                 scored.append(
-                    ScoredSentence(
-                        score,
-                        passage_cov,
-                        rank,
-                        start,
-                        end,
-                        covered,
-                        typed=fit == 2.0,
-                    )
+                    ScoredSentence(score, passage_cov, rank, start, end, covered, fit == 2.0)
                 )
         return sorted(scored, key=lambda s: (-s.score, s.hit_rank, s.start))
 
