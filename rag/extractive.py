@@ -31,7 +31,13 @@ from rag.constraints import (
     refusal_subject,
     stated_years,
 )
-from rag.indicators import number_beside, number_fit, written_number_fit
+from rag.indicators import (
+    indicator_words,
+    number_beside,
+    number_fit,
+    unseen_words,
+    written_number_fit,
+)
 from rag.lists import members_after
 from rag.question import QuestionAnalysis
 
@@ -49,8 +55,6 @@ MIN_SENTENCE_CHARS = 6
 #: Longer sentences are quoted by their best run of clauses (see _answer_spans).
 MAX_QUOTE_CHARS = 120
 _CLAUSE_END = re.compile(r"[，,、：:]")
-#: Years and period names are constraints (rag.constraints), not indicator words.
-_DIGITS_OR_PERIOD = re.compile(r"\d|^[十一二三四五]+$")
 _SPACES = re.compile(r"\s+")
 
 
@@ -213,7 +217,7 @@ class ExtractiveAnswerer:
         citations: list[Citation] = []
         rendered = []
         figures: list[tuple[Figure, int] | None] = []
-        specific = self._specific_keywords(question)
+        specific = indicator_words(question.keywords, self.searcher.contents.bm25.idf)
         for region, picked in lines:
             parts = []
             figure = None
@@ -257,12 +261,14 @@ class ExtractiveAnswerer:
         kept, near_misses = [], []
         # A which-region question wants a region, not a figure, whatever number words it holds.
         asks_figure = question.asks_number and not question.asks_region
-        specific = self._specific_keywords(question) if asks_figure else ()
+        idf = self.searcher.contents.bm25.idf
+        specific = indicator_words(question.keywords, idf) if asks_figure else ()
+        unseen = unseen_words(question.keywords, idf) if specific else ()
         for sentence in sentences:
             if specific:
                 chunk = hits[sentence.hit_rank].chunk
                 text = chunk.text[sentence.start - chunk.start : sentence.end - chunk.start]
-                if not number_beside(text, specific, question.answer_units):
+                if not number_beside(text, specific, question.answer_units, unseen):
                     near_misses.append((sentence, ("indicator",)))
                     continue
             if constraints.empty:
@@ -288,21 +294,6 @@ class ExtractiveAnswerer:
         if document.name not in self._years_by_document:
             self._years_by_document[document.name] = frozenset(stated_years(document.text))
         return self._years_by_document[document.name]
-
-    def _specific_keywords(self, question: QuestionAnalysis) -> tuple[str, ...]:
-        """The question's words that name its indicator rather than frame it: those the corpus
-        uses at least as rarely as the question's median word (years and digits aside)."""
-        seen = {
-            k: self.searcher.contents.bm25.idf(k)
-            for k in question.keywords
-            if not _DIGITS_OR_PERIOD.search(k)
-        }
-        seen = {k: idf for k, idf in seen.items() if idf > 0}
-        if not seen:
-            return ()
-        ranked = sorted(seen.values())
-        median = ranked[len(ranked) // 2]
-        return tuple(k for k, idf in seen.items() if idf >= median)
 
     def _near_miss_refusal(
         self,

@@ -8,6 +8,7 @@ on the words standing beside the number, not on how many words the whole sentenc
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from index.text_tokenizer import normalise_text
@@ -18,6 +19,10 @@ _QUANTITY = (
     r"(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千]+)"
     r"(?:\s*[-—～~至到]\s*(?:\d+(?:\.\d+)?|[一二三四五六七八九十]+))?\s*[万亿]?\s*"
 )
+#: Years and period names are constraints (rag.constraints), not indicator words.
+_DIGITS_OR_PERIOD = re.compile(r"\d|^[十一二三四五]+$")
+_HAN_ONLY = re.compile(r"[\u4e00-\u9fff]+")
+_QUESTION_CHARS = re.compile(r"几|多少|哪")
 #: A clause: the stretch between two marks of punctuation, where a number meets its indicator.
 CLAUSE = re.compile(r"[^，,；;。：:、]+")
 
@@ -43,15 +48,32 @@ def _unit_number(units: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(f"{_QUANTITY}{unit}(?!次)|(?<![\u4e00-\u9fff]){unit}\\s+\\d")
 
 
-def number_beside(text: str, keywords: tuple[str, ...], units: tuple[str, ...]) -> bool:
+def number_beside(
+    text: str,
+    keywords: tuple[str, ...],
+    units: tuple[str, ...],
+    abbreviations: tuple[str, ...] = (),
+) -> bool:
     """Whether a clause of ``text`` states a number (in the asked unit) next to one of the
     indicator's words: 「城镇新增就业18万人」 answers a question about 城镇新增就业, while
-    「地区生产总值增长5%」 beside it does not, however much of the passage the question shares."""
+    「地区生产总值增长5%」 beside it does not, however much of the passage the question shares.
+
+    ``abbreviations`` are question words the corpus never uses: they count where their
+    characters appear in order (诺奖 in 诺贝尔奖得主), the way Chinese shortens names."""
     for clause in CLAUSE.findall(text):
         normalised = normalise_text(clause)
-        if any(k in normalised for k in keywords) and written_number_fit(clause, units):
+        named = any(k in normalised for k in keywords) or any(
+            _spelled_out(k, normalised) for k in abbreviations
+        )
+        if named and written_number_fit(clause, units):
             return True
     return False
+
+
+def _spelled_out(short: str, text: str) -> bool:
+    """诺奖 → 诺贝尔奖: every character of ``short`` in ``text``, in order."""
+    rest = iter(text)
+    return all(char in rest for char in short)
 
 
 def written_number_fit(text: str, units: tuple[str, ...]) -> float:
@@ -59,3 +81,26 @@ def written_number_fit(text: str, units: tuple[str, ...]) -> float:
     reads 億元 as 亿元, while only the written text keeps a table's columns apart
     (「处理率 % 87.80」 normalises to 「处理率%87.80」)."""
     return max(number_fit(text, units), number_fit(normalise_text(text), units))
+
+
+def indicator_words(keywords: tuple[str, ...], idf: Callable[[str], float]) -> tuple[str, ...]:
+    """The question's words that name its indicator rather than frame it: those the corpus
+    uses at least as rarely as the question's median word (years, digits and words the corpus
+    never uses aside)."""
+    seen = {k: idf(k) for k in keywords if not _DIGITS_OR_PERIOD.search(k)}
+    seen = {k: weight for k, weight in seen.items() if weight > 0}
+    if not seen:
+        return ()
+    ranked = sorted(seen.values())
+    median = ranked[len(ranked) // 2]
+    return tuple(k for k, weight in seen.items() if weight >= median)
+
+
+def unseen_words(keywords: tuple[str, ...], idf: Callable[[str], float]) -> tuple[str, ...]:
+    """Question words of two or more Han characters the corpus never uses: abbreviations or
+    rewordings of what the documents spell out (see :func:`number_beside`)."""
+    return tuple(
+        k
+        for k in keywords
+        if len(k) >= 2 and _HAN_ONLY.fullmatch(k) and not _QUESTION_CHARS.search(k) and idf(k) <= 0
+    )

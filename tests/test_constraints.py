@@ -236,6 +236,13 @@ def test_the_year_comes_from_short_heading_lines_above_not_from_long_prose() -> 
     assert not is_heading_line(text, row, text.index("\n", row))  # a table row keeps figures
 
 
+def test_a_shortened_name_finds_its_figure_spelled_out() -> None:
+    sentence = "五年间，高新区累计引进了5名诺贝尔奖得主，培育了17名国家重大人才工程入选者。"
+    people = ("人", "位", "名")
+    assert number_beside(sentence, (), people, abbreviations=("诺奖",))
+    assert not number_beside(sentence, (), people, abbreviations=("院士",))
+
+
 def test_visits_are_not_people() -> None:
     assert not number_beside("开展职业技能培训超30万人次", ("培训",), ("人", "位", "名"))
     assert number_beside("城镇新增就业110万人以上", ("就业",), ("人", "位", "名"))
