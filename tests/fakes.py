@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from corpus.chunking import Chunk
 from index.search import Hit
 from rag.answer import Answer
 from rag.question import QuestionAnalysis
@@ -26,3 +27,10 @@ class FakeExtractive:
             mode=self.mode,
             details={"extractive": "yes"},
         )
+
+
+def make_hit(n: int, doc: str, region: str, title: str, chapter: str, text: str) -> Hit:
+    """The n-th retrieved passage (1-based), at offset 100·n of its document."""
+    start = 100 * n
+    chunk = Chunk(f"c{n}", doc, region, title, chapter, start, start + len(text), text)
+    return Hit(chunk=chunk, score=1.0 / n, retriever="hybrid")

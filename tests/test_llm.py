@@ -11,13 +11,12 @@ import time
 from typing import Any
 
 import pytest
-from fakes import FakeExtractive
+from fakes import FakeExtractive, make_hit
 from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
-from corpus.chunking import Chunk
 from corpus.errors import InputError
 from corpus.settings import Settings
 from index.search import Hit
@@ -43,12 +42,6 @@ PASSAGES = [
     ),
     ("002.txt", "江阴高新区", "江阴高新区十三五规划", "", "建设集成电路测试产业园。"),
 ]
-
-
-def make_hit(n: int, doc: str, region: str, title: str, chapter: str, text: str) -> Hit:
-    start = 100 * n
-    chunk = Chunk(f"c{n}", doc, region, title, chapter, start, start + len(text), text)
-    return Hit(chunk=chunk, score=1.0 / n, retriever="hybrid")
 
 
 @pytest.fixture

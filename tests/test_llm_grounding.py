@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import FakeExtractive
+from fakes import FakeExtractive, make_hit
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from corpus.chunking import Chunk
 from corpus.settings import Settings
 from index.search import Hit
 from rag.answer import NOT_FOUND
@@ -42,12 +41,6 @@ PASSAGES = [
     ("012.txt", "某县", "某县国土空间规划", "", "新增绿地面积五万亩，城镇化率提高百分之十。"),
 ]
 NOTICE = "回答中的数字未能在引用段落中核实"
-
-
-def make_hit(n: int, doc: str, region: str, title: str, chapter: str, text: str) -> Hit:
-    start = 100 * n
-    chunk = Chunk(f"c{n}", doc, region, title, chapter, start, start + len(text), text)
-    return Hit(chunk=chunk, score=1.0 / n, retriever="hybrid")
 
 
 @pytest.fixture
