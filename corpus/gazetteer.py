@@ -132,6 +132,10 @@ class Gazetteer:
                 self._by_written.setdefault(written, []).append(division)
         names = sorted(self._by_written, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, names)))
+        self._by_short: dict[str, list[Division]] = {}
+        for division in divisions:
+            if division.level != "province":
+                self._by_short.setdefault(division.short, []).append(division)
 
     @staticmethod
     def _written_forms(division: Division) -> set[str]:
@@ -154,6 +158,11 @@ class Gazetteer:
             (match.start(), match.group(0), self._by_written[match.group(0)])
             for match in self._pattern.finditer(text)
         ]
+
+    def cities_and_counties(self, short: str) -> list[Division]:
+        """The prefectures and counties whose short name is ``short`` (苏州 → 苏州市): how a zone
+        names its city (苏州工业园区)."""
+        return self._by_short.get(short, [])
 
     def parent(self, division: Division) -> Division | None:
         return self.by_code.get(division.parent_code) if division.parent_code else None

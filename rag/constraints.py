@@ -81,6 +81,11 @@ def five_year_plan_years(ordinal: int) -> range:
     return range(start, start + 5)
 
 
+def _plan_years(match: re.Match[str]) -> range:
+    """十三五 (a match of _FIVE_YEAR_PLAN) → 2016..2020."""
+    return five_year_plan_years(11 + _ORDINAL.index(match.group(1)))
+
+
 def stated_years(text: str) -> set[int]:
     """The years ``text`` speaks of: 2025年, ranges (2016—2020年) and 十X五 periods."""
     years = {int(match.group(1)) for match in _YEAR.finditer(text)}
@@ -89,7 +94,7 @@ def stated_years(text: str) -> set[int]:
         if 0 < last - first <= 15:
             years.update(range(first, last + 1))
     for match in _FIVE_YEAR_PLAN.finditer(text):
-        years.update(five_year_plan_years(10 + _ORDINAL.index(match.group(1)) + 1))
+        years.update(_plan_years(match))
     return years
 
 
@@ -119,7 +124,7 @@ def question_constraints(
     years = set(int(match.group(1)) for match in _YEAR.finditer(text))
     words = [f"{match.group(1)}年" for match in _YEAR.finditer(text)]
     for match in _FIVE_YEAR_PLAN.finditer(text):
-        years.update(five_year_plan_years(10 + _ORDINAL.index(match.group(1)) + 1))
+        years.update(_plan_years(match))
         words.append(f"“{match.group(0)}”")
     relative = set()
     if _THIS_YEAR.search(text):
@@ -140,12 +145,14 @@ def missing_places(text: str, documents: list[DocumentMeta], places: Gazetteer) 
     lies within a document's region (成都市 is 四川省's business). A national document covers no
     place in particular: it answers questions about the country, not about 浙江省.
     """
-    covered = [division for meta in documents for division in _divisions_of(meta, places)]
-    missing = []
     opening = _SUBJECT_PREFIX.match(text).end()
-    for offset, written, candidates in [*places.mentions(text), *_zone_mentions(text, places)]:
-        if offset != opening:
-            continue
+    named = [mention for mention in places.mentions(text) if mention[0] == opening]
+    subject = named + _zone_at(text, opening, places)
+    if not subject:
+        return ()
+    covered = [d for meta in documents for d in _divisions_of(meta.region_names, places)]
+    missing = []
+    for _, written, candidates in subject:
         if any(c.is_within(d) or d.is_within(c) for c in candidates for d in covered):
             continue
         if written.endswith(ZONE_SUFFIXES) or len(candidates) > 1:
@@ -155,20 +162,12 @@ def missing_places(text: str, documents: list[DocumentMeta], places: Gazetteer) 
     return tuple(dict.fromkeys(missing))
 
 
-def _zone_mentions(text: str, places: Gazetteer) -> list[tuple[int, str, list[Division]]]:
-    """「苏州工业园区」, 「宁波高新区」: a zone named by its city's short name, which the gazetteer
-    alone does not see (it knows 苏州市, not 苏州工…)."""
-    found = []
-    for match in _zone_pattern().finditer(text):
-        place = match.group(1)
-        candidates = [
-            division
-            for division in places.divisions
-            if division.level != "province" and division.short == place
-        ]
-        if candidates:
-            found.append((match.start(), match.group(0), candidates))
-    return found
+def _zone_at(text: str, offset: int, places: Gazetteer) -> list[tuple[int, str, list[Division]]]:
+    """「苏州工业园区」, 「宁波高新区」 at ``offset``: a zone named by its city's short name, which
+    the gazetteer's mentions do not see (they know 苏州市, not 苏州工…)."""
+    match = _zone_pattern().match(text, offset)
+    candidates = places.cities_and_counties(match.group(1)) if match else []
+    return [(offset, match.group(0), candidates)] if match and candidates else []
 
 
 @lru_cache(maxsize=1)
@@ -177,12 +176,9 @@ def _zone_pattern() -> re.Pattern[str]:
     return re.compile(f"([\u4e00-\u9fff]{{2,3}}?)(?:{suffixes})")
 
 
-def _divisions_of(meta: DocumentMeta, places: Gazetteer) -> list[Division]:
-    return list(_cached_divisions(meta.region_names, places))
-
-
 @lru_cache(maxsize=1024)
-def _cached_divisions(names: tuple[str, ...], places: Gazetteer) -> tuple[Division, ...]:
+def _divisions_of(names: tuple[str, ...], places: Gazetteer) -> tuple[Division, ...]:
+    """The divisions a document's region names mention (南通市经济技术开发区 → 南通市)."""
     found: list[Division] = []
     for name in names:
         for _, _, candidates in places.mentions(name):

@@ -198,7 +198,12 @@ class ExtractiveAnswerer:
             # table row in another unit) does not answer "几所/多大比例", however many words
             # it shares with the question.
             sentences = [s for s in sentences if s.typed]
-        kept, near_misses = self._keep_to_constraints(question, hits, sentences)
+        indicator = indicator_words(question.keywords, self.searcher.contents.bm25.idf)
+        # A which-region question wants a region, not a figure, whatever number words it holds.
+        asks_figure = question.asks_number and not question.asks_region
+        kept, near_misses = self._keep_to_constraints(
+            question, hits, sentences, indicator if asks_figure else ()
+        )
         if not kept or max(s.coverage for s in kept) < self.threshold:
             if near_misses:
                 return self._near_miss_refusal(question, hits, near_misses, confidence, details)
@@ -217,7 +222,6 @@ class ExtractiveAnswerer:
         citations: list[Citation] = []
         rendered = []
         figures: list[tuple[Figure, int] | None] = []
-        specific = indicator_words(question.keywords, self.searcher.contents.bm25.idf)
         for region, picked in lines:
             parts = []
             figure = None
@@ -231,7 +235,11 @@ class ExtractiveAnswerer:
                     sentence.start - hit.chunk.start : sentence.end - hit.chunk.start
                 ]
                 parts.append(f"{_display(text)}[{citation.n}]")
-                found = figure_beside(region, text, specific) if figure is None else None
+                found = (
+                    figure_beside(region, text, indicator)
+                    if question.compares and figure is None
+                    else None
+                )
                 if found:
                     figure = (found, citation.n)
             rendered.append(f"{region}：{''.join(parts)}")
@@ -251,18 +259,19 @@ class ExtractiveAnswerer:
         )
 
     def _keep_to_constraints(
-        self, question: QuestionAnalysis, hits: list[Hit], sentences: list[ScoredSentence]
+        self,
+        question: QuestionAnalysis,
+        hits: list[Hit],
+        sentences: list[ScoredSentence],
+        specific: tuple[str, ...],
     ) -> tuple[list[ScoredSentence], list[tuple[ScoredSentence, tuple[str, ...]]]]:
         """Split candidates into those that keep to the question's years, places and indicator
         and the near misses (with the constraints each breaks: region, year, indicator), both
         best first. The indicator check applies to "how many/much" questions: the number must
-        stand in a clause with one of the question's indicator words (rag.indicators)."""
+        stand in a clause with one of the ``specific`` indicator words (rag.indicators)."""
         constraints = question.constraints
         kept, near_misses = [], []
-        # A which-region question wants a region, not a figure, whatever number words it holds.
-        asks_figure = question.asks_number and not question.asks_region
         idf = self.searcher.contents.bm25.idf
-        specific = indicator_words(question.keywords, idf) if asks_figure else ()
         unseen = unseen_words(question.keywords, idf) if specific else ()
         for sentence in sentences:
             if specific:
