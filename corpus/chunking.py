@@ -23,9 +23,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from corpus.documents import Document
-from corpus.errors import InputError
-from corpus.structure import Section, parse_structure
+from planqa.corpus.documents import Document
+from planqa.corpus.errors import InputError
+from planqa.corpus.structure import Section, parse_structure
 
 #: Stored in index manifests: bump it whenever the same settings would produce different chunks.
 CHUNKER_VERSION = "structure-2"

@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from corpus.errors import InputError
-from corpus.settings import Settings, config_file_path
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import Settings, config_file_path
 
 ENV_PREFIX = "PLANQA_"
 

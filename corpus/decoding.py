@@ -11,7 +11,7 @@ import codecs
 
 from charset_normalizer import from_bytes
 
-from corpus.errors import DocumentError
+from planqa.corpus.errors import DocumentError
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),

@@ -27,10 +27,10 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import TYPE_CHECKING, TypeVar
 
-from corpus.errors import DocumentError
+from planqa.corpus.errors import DocumentError
 
 if TYPE_CHECKING:
-    from corpus.settings import Settings
+    from planqa.corpus.settings import Settings
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from corpus.documents import DocumentMeta
-from corpus.gazetteer import ZONE_SUFFIXES, Division, Gazetteer, gazetteer, zone_aliases
+from planqa.corpus.documents import DocumentMeta
+from planqa.corpus.gazetteer import ZONE_SUFFIXES, Division, Gazetteer, gazetteer, zone_aliases
 
 NATIONAL = "全国"
 _HEAD_CHARS = 1500

@@ -16,14 +16,14 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpus.decoding import decode_bytes
-from corpus.documents import Document
-from corpus.errors import DocumentError
-from corpus.guards import Deadline, TextBudget, check_zip, shown, within_time
-from corpus.inference import infer_meta
-from corpus.metadata import MANIFEST_NAME, load_manifest
-from corpus.settings import Settings
-from corpus.structure import (
+from planqa.corpus.decoding import decode_bytes
+from planqa.corpus.documents import Document
+from planqa.corpus.errors import DocumentError
+from planqa.corpus.guards import Deadline, TextBudget, check_zip, shown, within_time
+from planqa.corpus.inference import infer_meta
+from planqa.corpus.metadata import MANIFEST_NAME, load_manifest
+from planqa.corpus.settings import Settings
+from planqa.corpus.structure import (
     MAX_COVER_CHARS,
     SENTENCE_END_CHARS,
     TOC_HEADER_RE,

@@ -11,8 +11,8 @@ import codecs
 import json
 from pathlib import Path
 
-from corpus.documents import DocumentMeta
-from corpus.errors import DocumentError
+from planqa.corpus.documents import DocumentMeta
+from planqa.corpus.errors import DocumentError
 
 MANIFEST_NAME = "manifest.json"
 

@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from corpus.errors import InputError
+from planqa.corpus.errors import InputError
 
 #: Bundled planning documents shipped with the repository.
 BUNDLED_CORPUS_DIR = Path(__file__).resolve().parent / "documents"

@@ -47,13 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from corpus.loader import load_corpus
-from corpus.settings import BUNDLED_CORPUS_DIR, Settings
-from eval.gold import BUNDLED_DEV_GOLD, load_gold
-from eval.retrieval import evaluate_retrieval
-from index.builder import build_index, chunk_documents, embedding_text
-from index.embedder import make_embedder
-from index.search import HybridSearcher
+from planqa.corpus.loader import load_corpus
+from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
+from planqa.eval.gold import BUNDLED_DEV_GOLD, load_gold
+from planqa.eval.retrieval import evaluate_retrieval
+from planqa.index.builder import build_index, chunk_documents, embedding_text
+from planqa.index.embedder import make_embedder
+from planqa.index.search import HybridSearcher
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_SAMPLE = 96

@@ -19,10 +19,10 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from corpus.chunking import split_sentences
-from corpus.documents import Document
-from corpus.errors import InputError
-from index.embedder import Embedder
+from planqa.corpus.chunking import split_sentences
+from planqa.corpus.documents import Document
+from planqa.corpus.errors import InputError
+from planqa.index.embedder import Embedder
 
 BASELINE_CHUNK_SIZE = 500
 BASELINE_CHUNK_OVERLAP = 50

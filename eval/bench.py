@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from corpus.settings import Settings
-from eval.retrieval import search_latency
-from index.builder import build_index
-from index.embedder import make_embedder
-from index.search import HybridSearcher
+from planqa.corpus.settings import Settings
+from planqa.eval.retrieval import search_latency
+from planqa.index.builder import build_index
+from planqa.index.embedder import make_embedder
+from planqa.index.search import HybridSearcher
 
 
 def directory_bytes(path: Path) -> int:

@@ -7,7 +7,7 @@ held-out scores, per set and per question type. The retrieval of each question i
 the answering step is repeated per grid point, through the real ``ExtractiveAnswerer``.
 
     planqa index --index /tmp/nine corpus/documents ../shared/more-docs/*.txt
-    python -m eval.calibrate eval/gold/{dev,probes,generality}.jsonl --index /tmp/nine
+    python -m planqa.eval.calibrate eval/gold/{dev,probes,generality}.jsonl --index /tmp/nine
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from corpus.config import load_settings
-from eval.gold import GoldItem, load_gold
-from eval.metrics import question_correct
-from rag.pipeline import Pipeline
+from planqa.corpus.config import load_settings
+from planqa.eval.gold import GoldItem, load_gold
+from planqa.eval.metrics import question_correct
+from planqa.rag.pipeline import Pipeline
 
 THRESHOLDS = (0.12, 0.16, 0.20, 0.24, 0.28, 0.32, 0.36, 0.40)
 

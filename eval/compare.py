@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.rundir import RunDir, load_run_dir
-from eval.tables import fmt, fmt_delta, markdown_table, metric_rows, one_line
+from planqa.eval.rundir import RunDir, load_run_dir
+from planqa.eval.tables import fmt, fmt_delta, markdown_table, metric_rows, one_line
 
 
 @dataclass(frozen=True)

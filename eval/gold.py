@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from corpus.documents import Document
-from corpus.errors import InputError
+from planqa.corpus.documents import Document
+from planqa.corpus.errors import InputError
 
 #: Question types of the gold format (see the gold README); the validator checks against these.
 QUESTION_TYPES = ("fact", "which_region", "list", "compare", "paraphrase", "unanswerable")

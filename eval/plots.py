@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from eval.run import EvalRun, QuestionOutcome, SystemResult
+from planqa.eval.run import EvalRun, QuestionOutcome, SystemResult
 
 RECALL_PLOT = "recall_at_k.png"
 ACCURACY_PLOT = "accuracy_by_type.png"

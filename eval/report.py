@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.run import EvalRun, QuestionOutcome, Summary, SystemResult
-from eval.rundir import METRICS_FILE, REPORT_FILE, RESULTS_FILE, RUN_FORMAT, json_safe
-from eval.tables import fmt, fmt_delta, markdown_table, metric_rows, one_line
-from eval.verdicts import Agreement, VerdictStore, agreement
+from planqa.eval.run import EvalRun, QuestionOutcome, Summary, SystemResult
+from planqa.eval.rundir import METRICS_FILE, REPORT_FILE, RESULTS_FILE, RUN_FORMAT, json_safe
+from planqa.eval.tables import fmt, fmt_delta, markdown_table, metric_rows, one_line
+from planqa.eval.verdicts import Agreement, VerdictStore, agreement
 
 #: Markers around the human-verdict section, so it can be refreshed in place as verdicts arrive.
 AGREEMENT_START = "<!-- human-verdicts:start -->"
@@ -76,7 +76,7 @@ def write_run(run: EvalRun, out_dir: str | Path, *, store: VerdictStore | None =
 def _plots(run: EvalRun, directory: Path) -> tuple[Path, ...]:
     """The PNGs; a run's numbers matter more than its pictures, so a plotting failure warns."""
     try:
-        from eval.plots import write_plots
+        from planqa.eval.plots import write_plots
 
         return write_plots(run, directory)
     except ImportError as exc:  # matplotlib missing: still write the numbers

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from eval.baseline import BaselineRetriever
-from eval.gold import GoldItem, LocatedEvidence, check_evidence, locate_pieces
-from eval.metrics import (
+from planqa.eval.baseline import BaselineRetriever
+from planqa.eval.gold import GoldItem, LocatedEvidence, check_evidence, locate_pieces
+from planqa.eval.metrics import (
     as_any_piece,
     first_full_rank,
     mean,
@@ -27,7 +27,7 @@ from eval.metrics import (
     recall_at_k,
     reciprocal_rank,
 )
-from index.search import HybridSearcher
+from planqa.index.search import HybridSearcher
 
 DEFAULT_KS = (1, 3, 5, 10)
 HYBRID = "hybrid"

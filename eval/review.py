@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corpus.errors import InputError
-from eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, load_gold
-from eval.report import refresh_agreement, write_run
-from eval.run import run_evaluation
-from eval.rundir import METRICS_FILE, RUN_FORMAT, RunDir, load_run_dir
-from eval.verdicts import CSV_COLUMNS, Agreement, HumanVerdict, VerdictStore, agreement
-from rag.pipeline import Pipeline
+from planqa.corpus.errors import InputError
+from planqa.eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, load_gold
+from planqa.eval.report import refresh_agreement, write_run
+from planqa.eval.run import run_evaluation
+from planqa.eval.rundir import METRICS_FILE, RUN_FORMAT, RunDir, load_run_dir
+from planqa.eval.verdicts import CSV_COLUMNS, Agreement, HumanVerdict, VerdictStore, agreement
+from planqa.rag.pipeline import Pipeline
 
 log = logging.getLogger("planqa.eval.review")
 

@@ -22,14 +22,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from corpus.errors import InputError
-from eval.baseline import BaselineRetriever, baseline_answer
-from eval.gold import GoldItem, LocatedEvidence, check_evidence, locate_pieces
-from eval.metrics import mean, percentile, question_correct, ratio
-from eval.retrieval import DEFAULT_KS, KEPT_PASSAGES, Passage, coverage_of, score_question
-from index.search import Hit
-from rag.answer import Answer
-from rag.pipeline import Pipeline
+from planqa.corpus.errors import InputError
+from planqa.eval.baseline import BaselineRetriever, baseline_answer
+from planqa.eval.gold import GoldItem, LocatedEvidence, check_evidence, locate_pieces
+from planqa.eval.metrics import mean, percentile, question_correct, ratio
+from planqa.eval.retrieval import DEFAULT_KS, KEPT_PASSAGES, Passage, coverage_of, score_question
+from planqa.index.search import Hit
+from planqa.rag.answer import Answer
+from planqa.rag.pipeline import Pipeline
 
 PLANQA = "planqa"
 BASELINE = "baseline"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corpus.errors import InputError
+from planqa.corpus.errors import InputError
 
 METRICS_FILE = "metrics.json"
 RESULTS_FILE = "results.jsonl"

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus.chunking import CHUNKER_VERSION, Chunk
-from corpus.documents import Document, DocumentMeta
-from corpus.loader import load_corpus
-from corpus.settings import BUNDLED_CORPUS_DIR, Settings
-from index.builder import chunk_documents, embedding_text
-from index.embedder import Embedder, make_embedder
+from planqa.corpus.chunking import CHUNKER_VERSION, Chunk
+from planqa.corpus.documents import Document, DocumentMeta
+from planqa.corpus.loader import load_corpus
+from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
+from planqa.index.builder import chunk_documents, embedding_text
+from planqa.index.embedder import Embedder, make_embedder
 
 #: ``shared/scale`` beside the repository (a fresh CI clone has ``shared/`` next to it).
 DEFAULT_SCALE_DIR = Path(__file__).resolve().parents[2] / "shared" / "scale"
@@ -225,7 +225,7 @@ class SyntheticPassageEmbedder:
 
 
 def main() -> None:
-    """``python -m eval.scale`` embeds and caches the real sample (minutes; run it niced)."""
+    """``python -m planqa.eval.scale`` embeds and caches the real sample (minutes; run it niced)."""
     import sys
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000

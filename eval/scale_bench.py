@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from corpus.settings import Settings
-from eval.bench import directory_bytes
-from eval.metrics import percentile
-from eval.process_memory import proc_status_mb
-from eval.scale import (
+from planqa.corpus.settings import Settings
+from planqa.eval.bench import directory_bytes
+from planqa.eval.metrics import percentile
+from planqa.eval.process_memory import proc_status_mb
+from planqa.eval.scale import (
     DEFAULT_SCALE_DIR,
     NEWS_REGION_PREFIX,
     KernelDensity,
@@ -38,12 +38,12 @@ from eval.scale import (
     sample_embeddings,
     scale_corpus,
 )
-from index.builder import add_documents, build_from_documents
-from index.embedder import make_embedder
-from index.search import HybridSearcher
-from index.vectors import VectorIndex, exact_search, set_search_threads
-from index.vectorstore import index_params_for
-from rag.pipeline import Pipeline
+from planqa.index.builder import add_documents, build_from_documents
+from planqa.index.embedder import make_embedder
+from planqa.index.search import HybridSearcher
+from planqa.index.vectors import VectorIndex, exact_search, set_search_threads
+from planqa.index.vectorstore import index_params_for
+from planqa.rag.pipeline import Pipeline
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 METHOD = (
@@ -303,7 +303,7 @@ def run_scale_bench(
 
 def _full_length_rate(settings: Settings, scale_dir: Path, n: int = 64) -> float:
     """Real passages per second at the configured max_seq_length, on ``n`` news chunks."""
-    from index.builder import chunk_documents, embedding_text
+    from planqa.index.builder import chunk_documents, embedding_text
 
     embedder = make_embedder(settings, progress=False)
     documents = news_documents(scale_dir)

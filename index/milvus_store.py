@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from corpus.errors import IndexStoreError
-from corpus.settings import Settings
-from index.vectorstore import VectorRecord, check_dimension
+from planqa.corpus.errors import IndexStoreError
+from planqa.corpus.settings import Settings
+from planqa.index.vectorstore import VectorRecord, check_dimension
 
 DESCRIPTOR_FILE = "milvus.json"
 #: Milvus caps VARCHAR lengths; chunk ids are 16 hex characters, the rest are generous.

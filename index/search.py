@@ -13,20 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from corpus.chunking import Chunk
-from corpus.documents import Document
-from corpus.errors import InputError
-from corpus.settings import Settings
-from corpus.text_edges import valid_text
-from index.bm25 import rank_scores
-from index.builder import check_compatible
-from index.embedder import Embedder, make_embedder
-from index.ranking import reciprocal_rank_fusion
-from index.store import IndexContents, IndexStore
-from index.text_tokenizer import ChineseTokenizer, normalise_text, strip_invisible
-from index.traditional import to_simplified
-from index.vectors import set_search_threads
-from index.vectorstore import FaissVectorStore
+from planqa.corpus.chunking import Chunk
+from planqa.corpus.documents import Document
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import Settings
+from planqa.corpus.text_edges import valid_text
+from planqa.index.bm25 import rank_scores
+from planqa.index.builder import check_compatible
+from planqa.index.embedder import Embedder, make_embedder
+from planqa.index.ranking import reciprocal_rank_fusion
+from planqa.index.store import IndexContents, IndexStore
+from planqa.index.text_tokenizer import ChineseTokenizer, normalise_text, strip_invisible
+from planqa.index.traditional import to_simplified
+from planqa.index.vectors import set_search_threads
+from planqa.index.vectorstore import FaissVectorStore
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 #: Shorter shared runs are ordinary words, not phrases (see HybridSearcher._phrase_ranking).

@@ -57,13 +57,13 @@ from typing import Any, TypeVar
 import numpy as np
 import orjson
 
-from corpus.chunking import Chunk
-from corpus.documents import Document, DocumentMeta, file_sha256
-from corpus.errors import IndexStoreError
-from corpus.settings import Settings
-from index.bm25 import BM25Index
-from index.lock import IndexLock
-from index.vectorstore import VectorStore, load_vector_store
+from planqa.corpus.chunking import Chunk
+from planqa.corpus.documents import Document, DocumentMeta, file_sha256
+from planqa.corpus.errors import IndexStoreError
+from planqa.corpus.settings import Settings
+from planqa.index.bm25 import BM25Index
+from planqa.index.lock import IndexLock
+from planqa.index.vectorstore import VectorStore, load_vector_store
 
 #: 3: hard-linked segments, document catalogue in the manifest (2: one chunks.jsonl and one
 #: documents.jsonl per version; own BM25 arrays, vector stores keyed by chunk id).

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import jieba
 
-from index.jieba_dictionary import base_dictionary, query_dictionary
-from index.traditional import to_simplified
+from planqa.index.jieba_dictionary import base_dictionary, query_dictionary
+from planqa.index.traditional import to_simplified
 
 #: Tokens made only of punctuation, symbols or spaces carry no meaning for ranking.
 _NOISE = re.compile(r"^[\W_]+$")

@@ -24,7 +24,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from corpus.errors import IndexStoreError
+from planqa.corpus.errors import IndexStoreError
 
 INDEX_KIND_FLAT = "IndexFlatIP"
 INDEX_KIND_HNSW = "IndexHNSWFlat"

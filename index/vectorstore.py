@@ -20,9 +20,9 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 import orjson
 
-from corpus.errors import IndexStoreError
-from corpus.settings import Settings
-from index.vectors import INDEX_KIND_HNSW, IndexParams, VectorIndex, choose_index_params
+from planqa.corpus.errors import IndexStoreError
+from planqa.corpus.settings import Settings
+from planqa.index.vectors import INDEX_KIND_HNSW, IndexParams, VectorIndex, choose_index_params
 
 VECTOR_BACKENDS = ("faiss", "milvus")
 VECTORS_FILE = "vectors.faiss"
@@ -294,7 +294,7 @@ def index_params_for(n_vectors: int, settings: Settings) -> IndexParams:
 def new_vector_store(settings: Settings, dimension: int, n_vectors: int) -> VectorStore:
     """An empty store of the configured backend, sized for ``n_vectors``."""
     if settings.vector_backend == "milvus":
-        from index.milvus_store import MilvusVectorStore
+        from planqa.index.milvus_store import MilvusVectorStore
 
         return MilvusVectorStore.create(settings, dimension, n_vectors)
     return FaissVectorStore.empty(dimension, index_params_for(n_vectors, settings))
@@ -306,7 +306,7 @@ def load_vector_store(
     """The store a version's manifest describes (``description`` = manifest["vector_index"])."""
     backend = description.get("backend", "faiss")
     if backend == "milvus":
-        from index.milvus_store import MilvusVectorStore
+        from planqa.index.milvus_store import MilvusVectorStore
 
         return MilvusVectorStore.open(directory, description, settings)
     if backend != "faiss":

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from index.search import Hit
-from rag.question import QuestionAnalysis
+from planqa.index.search import Hit
+from planqa.rag.question import QuestionAnalysis
 
 #: The fixed refusal, shown and matched verbatim.
 NOT_FOUND = "未在现有文件中找到相关内容"

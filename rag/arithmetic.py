@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from index.text_tokenizer import normalise_text
-from rag.indicators import CLAUSE
+from planqa.index.text_tokenizer import normalise_text
+from planqa.rag.indicators import CLAUSE
 
 #: The question asks for the gap between two figures.
 ASKS_DIFFERENCE = re.compile(r"相差|差距|之差|差多少|高出|多出|低多少|高多少|多多少|少多少|超出")

@@ -17,10 +17,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from corpus.chunking import split_sentences
-from index.search import Hit
-from rag.answer import NOT_FOUND, Citation
-from rag.grounding import missing_figures
+from planqa.corpus.chunking import split_sentences
+from planqa.index.search import Hit
+from planqa.rag.answer import NOT_FOUND, Citation
+from planqa.rag.grounding import missing_figures
 
 _NUMBER = r"\d{1,3}(?:\s*[-–~～]\s*\d{1,3})?"
 _LABEL = r"(?:段落|来源|资料|passage)?\s*"

@@ -27,9 +27,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from corpus.chunking import Chunk, split_sentences
-from corpus.documents import DocumentMeta
-from corpus.gazetteer import ZONE_SUFFIXES, Division, Gazetteer, gazetteer
+from planqa.corpus.chunking import Chunk, split_sentences
+from planqa.corpus.documents import DocumentMeta
+from planqa.corpus.gazetteer import ZONE_SUFFIXES, Division, Gazetteer, gazetteer
 
 #: 2025年, 2025 年, 2025年底; a four-digit number without 年 is a figure, not a year.
 _YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?=\s*年)")

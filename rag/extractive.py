@@ -17,29 +17,29 @@ import math
 import re
 from dataclasses import dataclass, replace
 
-from corpus.chunking import split_sentences
-from corpus.documents import Document, DocumentMeta
-from corpus.settings import Settings
-from index.search import Hit, HybridSearcher
-from index.text_tokenizer import normalise_text
-from rag.answer import NOT_FOUND, Answer, Citation
-from rag.arithmetic import Figure, difference_line, figure_beside
-from rag.constraints import (
+from planqa.corpus.chunking import split_sentences
+from planqa.corpus.documents import Document, DocumentMeta
+from planqa.corpus.settings import Settings
+from planqa.index.search import Hit, HybridSearcher
+from planqa.index.text_tokenizer import normalise_text
+from planqa.rag.answer import NOT_FOUND, Answer, Citation
+from planqa.rag.arithmetic import Figure, difference_line, figure_beside
+from planqa.rag.constraints import (
     SentenceContext,
     failed_constraints,
     is_heading_line,
     refusal_subject,
     stated_years,
 )
-from rag.indicators import (
+from planqa.rag.indicators import (
     indicator_words,
     number_beside,
     number_fit,
     unseen_words,
     written_number_fit,
 )
-from rag.lists import members_after
-from rag.question import QuestionAnalysis
+from planqa.rag.lists import members_after
+from planqa.rag.question import QuestionAnalysis
 
 #: Chosen by leave-one-set-out cross-validation over the dev, probe and generality gold sets
 #: (eval/calibrate.py; docs/answer-constraints.md): every fold chose it.

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-from index.text_tokenizer import normalise_text
+from planqa.index.text_tokenizer import normalise_text
 
 _NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿]+[个家所项条座]")
 #: A number as plans write it (85, 32.5, 5-10, 五, 两), before its unit.

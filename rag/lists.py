@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from corpus.chunking import split_sentences
+from planqa.corpus.chunking import split_sentences
 
 #: 一是 / （一） / (一) / 1. / 1、 / 第一，— the ways plans number the members of a group.
 _MEMBER = re.compile(

@@ -29,13 +29,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from corpus.errors import InputError
-from corpus.settings import Settings
-from index.search import Hit
-from rag.answer import NOT_FOUND, Answer, Answerer
-from rag.citations import VerifiedReply, split_statements, strip_reasoning, verify_reply
-from rag.prompts import build_messages
-from rag.question import QuestionAnalysis
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import Settings
+from planqa.index.search import Hit
+from planqa.rag.answer import NOT_FOUND, Answer, Answerer
+from planqa.rag.citations import VerifiedReply, split_statements, strip_reasoning, verify_reply
+from planqa.rag.prompts import build_messages
+from planqa.rag.question import QuestionAnalysis
 
 __all__ = [
     "MAX_ANSWER_TOKENS",

@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from corpus.errors import InputError
-from corpus.settings import Settings
-from index.search import HybridSearcher
-from rag.answer import ANSWER_MODES, Answer
-from rag.extractive import ExtractiveAnswerer
-from rag.question import QuestionAnalysis, QuestionAnalyzer
-from rag.reranker import make_reranker
-from rag.retrieval import PassageRetriever
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import Settings
+from planqa.index.search import HybridSearcher
+from planqa.rag.answer import ANSWER_MODES, Answer
+from planqa.rag.extractive import ExtractiveAnswerer
+from planqa.rag.question import QuestionAnalysis, QuestionAnalyzer
+from planqa.rag.reranker import make_reranker
+from planqa.rag.retrieval import PassageRetriever
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Pipeline:
         if mode == "extractive":
             return self.extractive
         if self._llm is None:
-            from rag.llm import LLMAnswerer
+            from planqa.rag.llm import LLMAnswerer
 
             self._llm = LLMAnswerer(self.settings, self._chat_model, fallback=self.extractive)
         return self._llm

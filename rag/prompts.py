@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
 
-from index.search import Hit
-from rag.answer import NOT_FOUND
-from rag.question import QuestionAnalysis
+from planqa.index.search import Hit
+from planqa.rag.answer import NOT_FOUND
+from planqa.rag.question import QuestionAnalysis
 
 PASSAGES_OPEN = "<passages>"
 PASSAGES_CLOSE = "</passages>"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from index.search import HybridSearcher
-from index.text_tokenizer import normalise_text
-from rag.constraints import Constraints, question_constraints
+from planqa.index.search import HybridSearcher
+from planqa.index.text_tokenizer import normalise_text
+from planqa.rag.constraints import Constraints, question_constraints
 
 #: "Which region/zone/where" questions want a region as the answer.
 _ASKS_REGION = re.compile(

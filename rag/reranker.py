@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from corpus.errors import ModelError
-from corpus.settings import Settings
-from index.search import Hit
+from planqa.corpus.errors import ModelError
+from planqa.corpus.settings import Settings
+from planqa.index.search import Hit
 
 
 class PairScorer(Protocol):

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from index.search import Hit, HybridSearcher
-from rag.reranker import CrossEncoderReranker
+from planqa.index.search import Hit, HybridSearcher
+from planqa.rag.reranker import CrossEncoderReranker
 
 if TYPE_CHECKING:
-    from rag.retriever import PlanqaRetriever
+    from planqa.rag.retriever import PlanqaRetriever
 
 
 @dataclass
@@ -38,6 +38,6 @@ class PassageRetriever:
         return self.reranker.rerank(query, hits, k) if self.reranker else hits
 
     def as_langchain(self) -> PlanqaRetriever:
-        from rag.retriever import PlanqaRetriever
+        from planqa.rag.retriever import PlanqaRetriever
 
         return PlanqaRetriever(passages=self)

@@ -13,8 +13,8 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from index.search import Hit
-from rag.retrieval import PassageRetriever
+from planqa.index.search import Hit
+from planqa.rag.retrieval import PassageRetriever
 
 
 def hit_to_document(hit: Hit) -> LCDocument:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus.settings import BUNDLED_CORPUS_DIR, Settings
+from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -29,7 +29,7 @@ def hash_settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def hash_index_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A hash-embedder index of the bundled corpus, built once per session."""
-    from index.builder import build_index
+    from planqa.index.builder import build_index
 
     settings = Settings(embedding_model="hash", index_dir=tmp_path_factory.mktemp("hash") / "index")
     build_index(settings, [BUNDLED_CORPUS_DIR], progress=False)
@@ -39,7 +39,7 @@ def hash_index_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def real_index_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The real default model (converted once into the user cache) over the bundled corpus."""
-    from index.builder import build_index
+    from planqa.index.builder import build_index
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("real") / "index")
     build_index(settings, [BUNDLED_CORPUS_DIR], progress=False)
@@ -48,6 +48,6 @@ def real_index_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def real_searcher(real_index_settings: Settings):
-    from index.search import HybridSearcher
+    from planqa.index.search import HybridSearcher
 
     return HybridSearcher.open(real_index_settings)

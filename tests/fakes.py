@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from corpus.chunking import Chunk
-from index.search import Hit
-from rag.answer import Answer
-from rag.question import QuestionAnalysis
+from planqa.corpus.chunking import Chunk
+from planqa.index.search import Hit
+from planqa.rag.answer import Answer
+from planqa.rag.question import QuestionAnalysis
 
 
 class FakeExtractive:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.settings import Settings
-from eval.gold import BUNDLED_DEV_GOLD, load_gold
-from eval.metrics import answer_correct
-from rag.pipeline import Pipeline
+from planqa.corpus.settings import Settings
+from planqa.eval.gold import BUNDLED_DEV_GOLD, load_gold
+from planqa.eval.metrics import answer_correct
+from planqa.rag.pipeline import Pipeline
 
 
 @pytest.mark.slow

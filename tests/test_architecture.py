@@ -21,16 +21,35 @@ ALLOWED = {
 }
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Top-level names of every absolute import in a file."""
+def absolute_imports(path: Path) -> set[str]:
+    """Full dotted names of every absolute import in a file, at any depth (a lazy import inside
+    a function is a dependency too)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Top-level names of every absolute import; planqa's own rooms by their room name."""
+    names = set()
+    for name in absolute_imports(path):
+        parts = name.split(".")
+        names.add(parts[1] if parts[0] == "planqa" and len(parts) > 1 else parts[0])
+    return names
+
+
+def source_files() -> list[Path]:
+    return [path for package in PACKAGES for path in (ROOT / package).rglob("*.py")]
+
+
+def module_name(path: Path) -> str:
+    return "planqa." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -38,6 +57,45 @@ def test_imports_flow_one_way(package: str) -> None:
     for path in (ROOT / package).rglob("*.py"):
         forbidden = (imported_modules(path) & set(PACKAGES)) - ALLOWED[package]
         assert not forbidden, f"{path.relative_to(ROOT)} imports {sorted(forbidden)}"
+
+
+def test_one_import_name() -> None:
+    """Installed, planqa is planqa.* only: code imports its rooms as planqa.corpus, never as a
+    bare top-level corpus (which would collide with any other package of that name)."""
+    for path in [*source_files(), *ROOT.glob("tests/*.py")]:
+        bare = {name for name in absolute_imports(path) if name.split(".")[0] in PACKAGES}
+        assert not bare, f"{path.relative_to(ROOT)} imports {sorted(bare)} without planqa."
+
+
+def test_no_import_cycles() -> None:
+    """Module imports form no cycle, lazy imports included: each module can be read knowing only
+    the ones below it."""
+    modules = {module_name(path): path for path in source_files()}
+    graph = {
+        name: {
+            target
+            for imported in absolute_imports(path)
+            for target in (imported, imported.rsplit(".", 1)[0])
+            if target in modules and target != name
+        }
+        for name, path in modules.items()
+    }
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                cycles.append([*trail[trail.index(target) :], target])
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 
 #: Modules whose loading can run code stored in the data.
@@ -70,10 +128,9 @@ def unsafe_loads(path: Path) -> list[str]:
 
 def test_nothing_is_pickled() -> None:
     """Indexes and models may come from anywhere: loading them must never execute code."""
-    for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            assert not UNSAFE_MODULES & imported_modules(path), path
-            assert not unsafe_loads(path), (path, unsafe_loads(path))
+    for path in source_files():
+        assert not UNSAFE_MODULES & imported_modules(path), path
+        assert not unsafe_loads(path), (path, unsafe_loads(path))
 
 
 def test_the_unsafe_load_check_catches_what_it_should(tmp_path: Path) -> None:
@@ -113,5 +170,5 @@ def test_the_installed_package_carries_its_data_files() -> None:
     assert needed
     for path in needed:
         package, rest = path.relative_to(root).as_posix().split("/", 1)
-        patterns = package_data.get(package, [])
+        patterns = package_data.get(f"planqa.{package}", [])
         assert any(fnmatch.fnmatch(rest, p) for p in patterns), f"{path} is not package data"

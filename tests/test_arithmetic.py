@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rag.arithmetic import Figure, difference_line, figure_beside
+from planqa.rag.arithmetic import Figure, difference_line, figure_beside
 
 
 def test_the_figure_beside_the_indicator_is_taken() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus.settings import BUNDLED_CORPUS_DIR, Settings
+from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
 
 pytestmark = [
     pytest.mark.browser,
@@ -78,7 +78,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def xss_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The bundled corpus plus a document whose title and text are XSS payloads."""
-    from index.builder import build_index
+    from planqa.index.builder import build_index
 
     root = tmp_path_factory.mktemp("browser")
     corpus = root / "corpus"
@@ -109,7 +109,7 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def base_url(xss_settings: Settings, runs_dir: Path) -> Iterator[str]:
-    from ui.web import serve
+    from planqa.ui.web import serve
 
     port = free_port()
     app = serve(xss_settings, host="127.0.0.1", port=port, block=False, runs_dir=runs_dir)

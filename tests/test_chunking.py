@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from corpus.chunking import Chunk, chunk_document, split_sentences
-from corpus.documents import Document, DocumentMeta
-from corpus.errors import InputError
-from corpus.structure import Section, parse_structure
+from planqa.corpus.chunking import Chunk, chunk_document, split_sentences
+from planqa.corpus.documents import Document, DocumentMeta
+from planqa.corpus.errors import InputError
+from planqa.corpus.structure import Section, parse_structure
 
 DOCUMENTS = Path(__file__).resolve().parent.parent / "corpus" / "documents"
 PREFIXES = ("000", "001", "002", "003", "004")

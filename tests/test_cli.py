@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ui.cli import app
+from planqa.ui.cli import app
 
 COMMANDS = [
     "index",

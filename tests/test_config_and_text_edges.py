@@ -29,12 +29,12 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from corpus.errors import DocumentError, InputError
-from corpus.settings import BUNDLED_CORPUS_DIR, Settings
-from index.builder import build_index
-from rag.pipeline import Pipeline
-from ui.app import WebHandlers
-from ui.cli import app
+from planqa.corpus.errors import DocumentError, InputError
+from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
+from planqa.index.builder import build_index
+from planqa.rag.pipeline import Pipeline
+from planqa.ui.app import WebHandlers
+from planqa.ui.cli import app
 
 IC_QUESTION = "哪个区规划了集成电路测试产业园？"
 SURROGATE_QUESTION = "\ud800集成电路测试产业园在哪里？"
@@ -159,11 +159,11 @@ def test_an_unwritable_index_folder_is_refused_before_any_embedding(
 
     monkeypatch.setattr(os, "open", refuse(real_open))
     monkeypatch.setattr(os, "mkdir", refuse(real_mkdir))
-    import index.builder
+    import planqa.index.builder
 
-    monkeypatch.setattr(index.builder, "build_index", fail_if_called)
-    monkeypatch.setattr(index.builder, "add_documents", fail_if_called)
-    monkeypatch.setattr("corpus.loader.load_corpus", fail_if_called)
+    monkeypatch.setattr(planqa.index.builder, "build_index", fail_if_called)
+    monkeypatch.setattr(planqa.index.builder, "add_documents", fail_if_called)
+    monkeypatch.setattr("planqa.corpus.loader.load_corpus", fail_if_called)
     args = ["index", "--add", str(BUNDLED_CORPUS_DIR)] if add else ["index"]
     for target in (locked / "index", locked):  # to be created, and existing
         result = runner(target, cache_dir).invoke(app, args)
@@ -230,7 +230,7 @@ def test_a_bad_environment_value_is_an_input_error(
 def test_load_settings_names_arguments_and_keeps_settings_strict() -> None:
     from pydantic import ValidationError
 
-    from corpus.config import load_settings
+    from planqa.corpus.config import load_settings
 
     with pytest.raises(InputError, match=r"max_seq_length=3: Input should be greater"):
         load_settings(max_seq_length=3)
@@ -242,7 +242,7 @@ def test_unknown_planqa_environment_variables_are_not_errors(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Other tools share the prefix (and planqa has PLANQA_CONFIG, PLANQA_UI_USER)."""
-    from corpus.config import load_settings
+    from planqa.corpus.config import load_settings
 
     monkeypatch.setenv("PLANQA_SOMETHING_ELSE", "1")
     assert load_settings(embedding_model="hash").embedding_model == "hash"
@@ -333,7 +333,7 @@ def _manifest_corpus(tmp_path: Path, encoding: str) -> Path:
 def test_a_manifest_in_gbk_or_with_a_bom_is_read(
     encoding: str, tmp_path: Path, cache_dir: Path
 ) -> None:
-    from corpus.metadata import load_manifest
+    from planqa.corpus.metadata import load_manifest
 
     folder = _manifest_corpus(tmp_path, encoding)
     [meta] = load_manifest(folder).values()
@@ -350,7 +350,7 @@ def test_a_manifest_in_gbk_or_with_a_bom_is_read(
 def test_a_manifest_in_no_known_encoding_says_to_save_it_as_utf8(
     tmp_path: Path, cache_dir: Path
 ) -> None:
-    from corpus.metadata import load_manifest
+    from planqa.corpus.metadata import load_manifest
 
     folder = _manifest_corpus(tmp_path, "utf-8")
     (folder / "manifest.json").write_bytes(b'{"documents": []}\xff\xff')
@@ -364,7 +364,7 @@ def test_a_manifest_in_no_known_encoding_says_to_save_it_as_utf8(
 
 
 def test_valid_text_replaces_lone_surrogates_and_joins_pairs() -> None:
-    from corpus.text_edges import json_safe, valid_text
+    from planqa.corpus.text_edges import json_safe, valid_text
 
     assert valid_text("\ud800集成电路") == "\ufffd集成电路"
     assert valid_text("a\udfffb\ud83d") == "a\ufffdb\ufffd"
@@ -449,7 +449,7 @@ def test_a_questions_file_with_bad_lines_answers_the_good_ones(
 def test_a_questions_file_is_read_before_any_model_loads(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ui.cli.preload_query_encoder", fail_if_called)
+    monkeypatch.setattr("planqa.ui.cli.preload_query_encoder", fail_if_called)
     monkeypatch.setattr(Pipeline, "open", fail_if_called)
     cli = runner(tmp_path / "no-index", settings.cache_dir)
     missing = cli.invoke(app, ["ask", "--questions", str(tmp_path / "missing.jsonl")])
@@ -498,7 +498,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(settings: Settings, pipeline: Pipeline) -> Iterator[tuple[str, dict[str, int]]]:
     """The real server on 127.0.0.1, and its event indexes by name."""
-    from ui.web import serve
+    from planqa.ui.web import serve
 
     port = free_port()
     running = serve(settings, host="127.0.0.1", port=port, block=False, pipeline=pipeline)

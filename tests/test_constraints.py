@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.documents import DocumentMeta
-from corpus.settings import Settings
-from index.builder import build_index
-from rag.answer import NOT_FOUND
-from rag.constraints import (
+from planqa.corpus.documents import DocumentMeta
+from planqa.corpus.settings import Settings
+from planqa.index.builder import build_index
+from planqa.rag.answer import NOT_FOUND
+from planqa.rag.constraints import (
     SentenceContext,
     document_years,
     failed_constraints,
@@ -18,8 +18,8 @@ from rag.constraints import (
     question_constraints,
     stated_years,
 )
-from rag.indicators import number_beside
-from rag.pipeline import Pipeline
+from planqa.rag.indicators import number_beside
+from planqa.rag.pipeline import Pipeline
 
 REPORT = """2026年湖南省政府工作报告
 
@@ -226,7 +226,7 @@ def test_a_look_back_on_five_years_is_not_this_year() -> None:
 
 
 def test_the_year_comes_from_short_heading_lines_above_not_from_long_prose() -> None:
-    from rag.constraints import inherited_lead, is_heading_line
+    from planqa.rag.constraints import inherited_lead, is_heading_line
 
     before = "附件1\n2026年省十件民生实事\n城乡低保补差水平不低于当地上年度水平。"
     assert last_year_sentence(inherited_lead(before)) == "2026年省十件民生实事"

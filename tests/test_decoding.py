@@ -4,8 +4,8 @@ import codecs
 
 import pytest
 
-from corpus.decoding import decode_bytes
-from corpus.errors import DocumentError
+from planqa.corpus.decoding import decode_bytes
+from planqa.corpus.errors import DocumentError
 
 SAMPLE = "南通市经济技术开发区：设立国家集成电路测试产业园，聚力打造国家测谷。锶镓𠀀"
 

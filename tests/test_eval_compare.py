@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from corpus.errors import InputError
-from eval.compare import compare_runs, format_comparison
-from eval.rundir import RUN_FORMAT
+from planqa.corpus.errors import InputError
+from planqa.eval.compare import compare_runs, format_comparison
+from planqa.eval.rundir import RUN_FORMAT
 
 
 def write_run_dir(

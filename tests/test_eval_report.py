@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-import eval.rundir
-import eval.tables
-from corpus.settings import Settings
-from eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, LocatedEvidence, load_gold
-from eval.plots import ACCURACY_PLOT, LATENCY_PLOT, RECALL_PLOT, recall_curve
-from eval.report import AGREEMENT_END, AGREEMENT_START, refresh_agreement, write_run
-from eval.retrieval import Passage
-from eval.run import (
+import planqa.eval.rundir
+import planqa.eval.tables
+from planqa.corpus.settings import Settings
+from planqa.eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, LocatedEvidence, load_gold
+from planqa.eval.plots import ACCURACY_PLOT, LATENCY_PLOT, RECALL_PLOT, recall_curve
+from planqa.eval.report import AGREEMENT_END, AGREEMENT_START, refresh_agreement, write_run
+from planqa.eval.retrieval import Passage
+from planqa.eval.run import (
     BASELINE,
     PLANQA,
     EvalRun,
@@ -25,9 +25,9 @@ from eval.run import (
     score_outcome,
     summarise_outcomes,
 )
-from eval.rundir import RUN_FORMAT, load_run_dir
-from eval.verdicts import VerdictStore
-from rag.pipeline import Pipeline
+from planqa.eval.rundir import RUN_FORMAT, load_run_dir
+from planqa.eval.verdicts import VerdictStore
+from planqa.rag.pipeline import Pipeline
 
 KS = (1, 3, 5, 10)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -212,5 +212,5 @@ def test_write_run_on_a_real_pipeline_run(hash_index_settings: Settings, tmp_pat
 
 
 def test_module_docstrings_run() -> None:
-    assert doctest.testmod(eval.rundir).failed == 0
-    assert doctest.testmod(eval.tables).failed == 0
+    assert doctest.testmod(planqa.eval.rundir).failed == 0
+    assert doctest.testmod(planqa.eval.tables).failed == 0

@@ -8,15 +8,15 @@ import math
 
 import pytest
 
-import eval.baseline
-import eval.run
-from corpus.errors import InputError
-from corpus.settings import Settings
-from eval.baseline import baseline_answer
-from eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, LocatedEvidence, load_gold
-from eval.metrics import cohens_kappa, question_correct, ratio
-from eval.retrieval import Passage
-from eval.run import (
+import planqa.eval.baseline
+import planqa.eval.run
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import Settings
+from planqa.eval.baseline import baseline_answer
+from planqa.eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, LocatedEvidence, load_gold
+from planqa.eval.metrics import cohens_kappa, question_correct, ratio
+from planqa.eval.retrieval import Passage
+from planqa.eval.run import (
     BASELINE,
     PLANQA,
     EvalRun,
@@ -26,7 +26,7 @@ from eval.run import (
     score_outcome,
     summarise_outcomes,
 )
-from rag.pipeline import Pipeline
+from planqa.rag.pipeline import Pipeline
 
 KS = (1, 3, 5, 10)
 QUOTE = "确保到2025年,市级以上研发机构突破230家"
@@ -88,7 +88,7 @@ def test_baseline_answer_is_the_first_sentences_of_the_top_passage() -> None:
     start, end = baseline_answer("甲" * 400)
     assert (start, end) == (0, 150)
     assert baseline_answer("") == (0, 0)
-    assert doctest.testmod(eval.baseline).failed == 0
+    assert doctest.testmod(planqa.eval.baseline).failed == 0
 
 
 def test_score_outcome_worked_example() -> None:
@@ -251,4 +251,4 @@ def test_bad_depths_are_input_errors(pipeline: Pipeline) -> None:
 
 
 def test_module_docstrings_run() -> None:
-    assert doctest.testmod(eval.run).failed == 0
+    assert doctest.testmod(planqa.eval.run).failed == 0

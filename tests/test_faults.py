@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from corpus.errors import IndexStoreError
-from corpus.settings import Settings
-from index.builder import build_index
-from index.search import HybridSearcher
-from rag.pipeline import Pipeline
+from planqa.corpus.errors import IndexStoreError
+from planqa.corpus.settings import Settings
+from planqa.index.builder import build_index
+from planqa.index.search import HybridSearcher
+from planqa.rag.pipeline import Pipeline
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = REPO_ROOT / "corpus" / "documents"
@@ -97,7 +97,8 @@ def state(index_dir: Path) -> Fingerprint | None:
 
 
 def index_command(corpus: Path, index_dir: Path, rebuild: bool) -> list[str]:
-    command = [sys.executable, "-m", "ui.cli", "index", str(corpus), "--index", str(index_dir)]
+    command = [sys.executable, "-m", "planqa.ui.cli", "index", str(corpus)]
+    command += ["--index", str(index_dir)]
     return command + (["--rebuild"] if rebuild else [])
 
 
@@ -301,7 +302,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def live_pipeline(hash_index_settings: Settings) -> Iterator[tuple[Pipeline, str]]:
-    from ui.web import serve
+    from planqa.ui.web import serve
 
     pipeline = Pipeline.open(hash_index_settings)
     port = free_port()
@@ -319,7 +320,7 @@ def test_the_server_survives_a_failing_request(
 ) -> None:
     from gradio_client import Client
 
-    from ui.app import INTERNAL_ERROR
+    from planqa.ui.app import INTERNAL_ERROR
 
     pipeline, url = live_pipeline
     real_ask = pipeline.ask

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import eval.gold
-from corpus.documents import Document, DocumentMeta
-from corpus.errors import InputError
-from corpus.loader import load_corpus
-from eval.gold import (
+import planqa.eval.gold
+from planqa.corpus.documents import Document, DocumentMeta
+from planqa.corpus.errors import InputError
+from planqa.corpus.loader import load_corpus
+from planqa.eval.gold import (
     BUNDLED_DEV_GOLD,
     Evidence,
     GoldItem,
@@ -137,7 +137,7 @@ def test_unlocatable_quotes_are_problems_not_skips() -> None:
 
 
 def test_docstring_examples() -> None:
-    assert doctest.testmod(eval.gold).failed == 0
+    assert doctest.testmod(planqa.eval.gold).failed == 0
 
 
 @pytest.mark.skipif(not DEV_GOLD.is_file(), reason=f"no dev gold set at {DEV_GOLD}")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from corpus.guards import shown
-from corpus.loader import load_corpus
-from corpus.settings import Settings
+from planqa.corpus.guards import shown
+from planqa.corpus.loader import load_corpus
+from planqa.corpus.settings import Settings
 
 #: One tiny Word paragraph; a 50 MB run of them deflates ~1000:1, like the 148 KB file of the issue.
 TINY_PARAGRAPH = b"<w:p><w:r><w:t>a</w:t></w:r></w:p>"
@@ -298,7 +298,7 @@ def test_a_newline_in_a_file_name_gives_a_one_line_message(tmp_path: Path) -> No
 def test_the_cli_prints_one_skipped_line_per_file(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from ui.cli import app
+    from planqa.ui.cli import app
 
     folder = tmp_path / "docs"
     folder.mkdir()

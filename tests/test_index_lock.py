@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from corpus.errors import IndexStoreError
-from corpus.settings import Settings
-from index.builder import BuildReport, add_documents, build_index
-from index.lock import LOCK_FILE, IndexLock, holds_lock
-from index.search import HybridSearcher
-from index.store import IndexStore
-from ui.cli import app
+from planqa.corpus.errors import IndexStoreError
+from planqa.corpus.settings import Settings
+from planqa.index.builder import BuildReport, add_documents, build_index
+from planqa.index.lock import LOCK_FILE, IndexLock, holds_lock
+from planqa.index.search import HybridSearcher
+from planqa.index.store import IndexStore
+from planqa.ui.cli import app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Long enough for any step here on a loaded machine; only reached when a test fails.
@@ -226,9 +226,9 @@ def test_a_waiting_writer_builds_on_the_version_the_first_one_published(
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-from corpus.settings import Settings
-from index.builder import build_index
-from index.store import IndexStore
+from planqa.corpus.settings import Settings
+from planqa.index.builder import build_index
+from planqa.index.store import IndexStore
 
 def switch(store, version_name, manifest_bytes):
     print("published", flush=True)

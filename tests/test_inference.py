@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from corpus.inference import infer_meta
-from corpus.settings import BUNDLED_CORPUS_DIR
+from planqa.corpus.inference import infer_meta
+from planqa.corpus.settings import BUNDLED_CORPUS_DIR
 
 MORE_DOCS = Path(__file__).resolve().parents[2] / "shared" / "more-docs"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from corpus.loader import load_corpus
-from corpus.settings import BUNDLED_CORPUS_DIR
-from index.jieba_dictionary import SqliteFrequencies, dictionary_path, query_dictionary
-from index.text_tokenizer import ChineseTokenizer
+from planqa.corpus.loader import load_corpus
+from planqa.corpus.settings import BUNDLED_CORPUS_DIR
+from planqa.index.jieba_dictionary import SqliteFrequencies, dictionary_path, query_dictionary
+from planqa.index.text_tokenizer import ChineseTokenizer
 
 DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.lists import asked_count, members_after
+from planqa.rag.lists import asked_count, members_after
 
 TEXT = "重点抓好三个方面：一是稳增长；二是促改革；三是惠民生。四是另一组的开头。此外还要抓落实。"
 

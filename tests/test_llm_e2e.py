@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from corpus.chunking import Chunk
-from corpus.settings import Settings
-from eval import llm_server
-from eval.gold import BUNDLED_DEV_GOLD, GoldItem, load_gold
-from index.search import Hit
-from rag.answer import NOT_FOUND, Answer
+from planqa.corpus.chunking import Chunk
+from planqa.corpus.settings import Settings
+from planqa.eval import llm_server
+from planqa.eval.gold import BUNDLED_DEV_GOLD, GoldItem, load_gold
+from planqa.index.search import Hit
+from planqa.rag.answer import NOT_FOUND, Answer
 
 pytestmark = [
     pytest.mark.llm,
@@ -77,8 +77,8 @@ def server() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def pipeline(real_index_settings: Settings, server: dict[str, Any]):
-    from index.search import HybridSearcher
-    from rag.pipeline import Pipeline
+    from planqa.index.search import HybridSearcher
+    from planqa.rag.pipeline import Pipeline
 
     settings = real_index_settings.model_copy(
         update={

@@ -15,12 +15,12 @@ import pytest
 from fakes import FakeExtractive, make_hit
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from corpus.settings import Settings
-from index.search import Hit
-from rag.answer import NOT_FOUND
-from rag.grounding import chinese_number, missing_figures
-from rag.llm import LLMAnswerer, verify_reply
-from rag.question import QuestionAnalysis
+from planqa.corpus.settings import Settings
+from planqa.index.search import Hit
+from planqa.rag.answer import NOT_FOUND
+from planqa.rag.grounding import chinese_number, missing_figures
+from planqa.rag.llm import LLMAnswerer, verify_reply
+from planqa.rag.question import QuestionAnalysis
 
 PASSAGES = [
     (

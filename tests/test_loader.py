@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from corpus.errors import DocumentError
-from corpus.inference import infer_meta
-from corpus.loader import load_corpus, read_document
-from corpus.metadata import load_manifest
+from planqa.corpus.errors import DocumentError
+from planqa.corpus.inference import infer_meta
+from planqa.corpus.loader import load_corpus, read_document
+from planqa.corpus.metadata import load_manifest
 
 FIVE = [
     "000_7b8cb340e9bca2f6.txt",

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-import eval.metrics
-from eval.metrics import (
+import planqa.eval.metrics
+from planqa.eval.metrics import (
     answer_correct,
     as_any_piece,
     first_full_rank,
@@ -162,4 +162,4 @@ def test_aggregation_helpers() -> None:
 
 
 def test_docstring_examples() -> None:
-    assert doctest.testmod(eval.metrics).failed == 0
+    assert doctest.testmod(planqa.eval.metrics).failed == 0

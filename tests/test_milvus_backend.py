@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from corpus.errors import IndexStoreError
-from corpus.settings import Settings
-from index.builder import add_documents, build_index
-from index.search import HybridSearcher
-from index.store import IndexStore
+from planqa.corpus.errors import IndexStoreError
+from planqa.corpus.settings import Settings
+from planqa.index.builder import add_documents, build_index
+from planqa.index.search import HybridSearcher
+from planqa.index.store import IndexStore
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("pymilvus") is None or importlib.util.find_spec("milvus_lite") is None,

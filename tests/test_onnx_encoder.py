@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from corpus.errors import ModelError
-from corpus.settings import Settings
-from index.embedder import make_embedder
-from index.onnx_encoder import (
+from planqa.corpus.errors import ModelError
+from planqa.corpus.settings import Settings
+from planqa.index.embedder import make_embedder
+from planqa.index.onnx_encoder import (
     META_FILE,
     OnnxModelInfo,
     OnnxQueryEncoder,
@@ -89,7 +89,7 @@ EARLY_EXIT_CHILD = """
 import sys, threading, time
 from pathlib import Path
 import onnxruntime
-from index.onnx_encoder import OnnxModelInfo, OnnxQueryEncoder
+from planqa.index.onnx_encoder import OnnxModelInfo, OnnxQueryEncoder
 
 entered, real = threading.Event(), onnxruntime.InferenceSession
 
@@ -192,8 +192,8 @@ def test_onnx_queries_equal_torch_queries_and_skip_torch_on_a_cold_start() -> No
     assert onnx.model_id == torch_vectors.model_id and onnx.dimension == 384
 
     script = (
-        "import sys; from corpus.settings import Settings;"
-        "from index.embedder import make_embedder;"
+        "import sys; from planqa.corpus.settings import Settings;"
+        "from planqa.index.embedder import make_embedder;"
         "e = make_embedder(Settings()); v = e.embed_queries(['问题']);"
         "print(e.query_backend, e.dimension, 'torch' in sys.modules, v.shape)"
     )

@@ -18,12 +18,12 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from corpus.errors import IndexStoreError
-from corpus.settings import Settings
-from index.builder import check_compatible, settings_fingerprint
-from index.embedder import make_embedder, passage_backend_of
-from index.embedding_cache import EmbeddingCache
-from index.onnx_encoder import (
+from planqa.corpus.errors import IndexStoreError
+from planqa.corpus.settings import Settings
+from planqa.index.builder import check_compatible, settings_fingerprint
+from planqa.index.embedder import make_embedder, passage_backend_of
+from planqa.index.embedding_cache import EmbeddingCache
+from planqa.index.onnx_encoder import (
     INT8_RECIPE,
     ONNX_FILE,
     OnnxModelInfo,
@@ -180,7 +180,7 @@ def test_the_backend_hint_only_when_nothing_else_differs() -> None:
 
 
 def test_bench_backends_json_shape(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from ui.cli import app
+    from planqa.ui.cli import app
 
     monkeypatch.setenv("PLANQA_EMBEDDING_MODEL", "hash")
     monkeypatch.setenv("PLANQA_INDEX_DIR", str(tmp_path / "index"))
@@ -259,8 +259,8 @@ def test_int8_passages_are_close_and_the_copy_is_cached(torch_passages: np.ndarr
 
 @pytest.mark.slow
 def test_an_index_switching_to_int8_is_refused_then_rebuilt(tmp_path: Path) -> None:
-    from index.builder import build_index
-    from index.search import HybridSearcher
+    from planqa.index.builder import build_index
+    from planqa.index.search import HybridSearcher
 
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "南通市港闸区十四五规划.txt").write_text(
@@ -293,8 +293,8 @@ def test_indexing_through_onnx_never_imports_torch(tmp_path: Path) -> None:
         "第一章 总体要求\n建设集成电路测试产业园。\n", encoding="utf-8"
     )
     script = (
-        "import sys; from pathlib import Path; from corpus.settings import Settings;"
-        "from index.builder import build_index;"
+        "import sys; from pathlib import Path; from planqa.corpus.settings import Settings;"
+        "from planqa.index.builder import build_index;"
         f"s = Settings(index_dir=Path({str(tmp_path / 'index')!r}), embedding_cache=False,"
         " passage_backend='onnx');"
         f"r = build_index(s, [Path({str(tmp_path / 'docs')!r})], progress=False);"
@@ -305,7 +305,7 @@ def test_indexing_through_onnx_never_imports_torch(tmp_path: Path) -> None:
 
 
 def test_the_default_rule_fastest_within_recall_then_no_torch() -> None:
-    from eval.backend_bench import choose_backend
+    from planqa.eval.backend_bench import choose_backend
 
     def row(backend: str, rate: float, dense: float, hybrid: float = 0.94) -> dict:
         return {

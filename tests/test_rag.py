@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from corpus.chunking import Chunk
-from corpus.settings import Settings
-from index.search import Hit
-from rag.answer import NOT_FOUND
-from rag.pipeline import Conversation, Pipeline
-from rag.question import AREA_UNITS, SHARE_UNITS, answer_units
-from rag.retrieval import PassageRetriever
-from rag.retriever import PlanqaRetriever
-from ui.cli import app
+from planqa.corpus.chunking import Chunk
+from planqa.corpus.settings import Settings
+from planqa.index.search import Hit
+from planqa.rag.answer import NOT_FOUND
+from planqa.rag.pipeline import Conversation, Pipeline
+from planqa.rag.question import AREA_UNITS, SHARE_UNITS, answer_units
+from planqa.rag.retrieval import PassageRetriever
+from planqa.rag.retriever import PlanqaRetriever
+from planqa.ui.cli import app
 
 ANSWER_KEYS = {
     "id",

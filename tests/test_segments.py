@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import index.store
-from corpus.errors import IndexStoreError
-from corpus.settings import Settings
-from index.builder import add_documents, build_index
-from index.search import HybridSearcher
-from index.store import CURRENT_FILE, MANIFEST_FILE, IndexStore
-from ui.cli import app
+import planqa.index.store
+from planqa.corpus.errors import IndexStoreError
+from planqa.corpus.settings import Settings
+from planqa.index.builder import add_documents, build_index
+from planqa.index.search import HybridSearcher
+from planqa.index.store import CURRENT_FILE, MANIFEST_FILE, IndexStore
+from planqa.ui.cli import app
 
 ROWS_PER_SEGMENT = 3
 ADDED = "004_99a6b245d6293f07.txt"
@@ -30,7 +30,7 @@ REPLACED = "001_609138391ce5f9ab.txt"
 @pytest.fixture(autouse=True)
 def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
     """A few rows per segment, so five documents already make several of each kind."""
-    monkeypatch.setattr(index.store, "SEGMENT_ROWS", ROWS_PER_SEGMENT)
+    monkeypatch.setattr(planqa.index.store, "SEGMENT_ROWS", ROWS_PER_SEGMENT)
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus.errors import IndexStoreError
-from corpus.settings import Settings
-from index.builder import build_index
-from index.search import HybridSearcher
-from index.store import CURRENT_FILE, IndexStore
+from planqa.corpus.errors import IndexStoreError
+from planqa.corpus.settings import Settings
+from planqa.index.builder import build_index
+from planqa.index.search import HybridSearcher
+from planqa.index.store import CURRENT_FILE, IndexStore
 
 
 def current_dir(settings: Settings) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus.structure import DocumentStructure, Heading, parse_structure
+from planqa.corpus.structure import DocumentStructure, Heading, parse_structure
 
 DOCUMENTS = Path(__file__).resolve().parent.parent / "corpus" / "documents"
 PREFIXES = ("000", "001", "002", "003", "004")

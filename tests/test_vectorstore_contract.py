@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus.settings import Settings
-from index.vectors import INDEX_KIND_FLAT, INDEX_KIND_HNSW, IndexParams
-from index.vectorstore import FaissVectorStore, VectorRecord, VectorStore
+from planqa.corpus.settings import Settings
+from planqa.index.vectors import INDEX_KIND_FLAT, INDEX_KIND_HNSW, IndexParams
+from planqa.index.vectorstore import FaissVectorStore, VectorRecord, VectorStore
 
 DIM = 32
 HAVE_MILVUS = importlib.util.find_spec("pymilvus") is not None and (
@@ -51,7 +51,7 @@ class Backend:
 
     def create(self) -> VectorStore:
         if self.name.startswith("milvus"):
-            from index.milvus_store import MilvusVectorStore
+            from planqa.index.milvus_store import MilvusVectorStore
 
             return MilvusVectorStore.create(self.settings, DIM, 0)
         kind = INDEX_KIND_HNSW if self.name == "faiss-hnsw" else INDEX_KIND_FLAT
@@ -59,7 +59,7 @@ class Backend:
         return FaissVectorStore.empty(DIM, IndexParams(kind, 16, 200, 512, exact_filter_rows=0))
 
     def reopen(self, store: VectorStore) -> VectorStore:
-        from index.vectorstore import load_vector_store
+        from planqa.index.vectorstore import load_vector_store
 
         directory = self.tmp_path / "saved"
         directory.mkdir(exist_ok=True)

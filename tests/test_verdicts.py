@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import eval.verdicts
-from corpus.errors import InputError
-from eval.rundir import RUN_FORMAT
-from eval.verdicts import VerdictStore, agreement
+import planqa.eval.verdicts
+from planqa.corpus.errors import InputError
+from planqa.eval.rundir import RUN_FORMAT
+from planqa.eval.verdicts import VerdictStore, agreement
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -102,7 +102,7 @@ def test_every_saved_verdict_survives_an_abrupt_stop(tmp_path: Path) -> None:
     path = tmp_path / "crash.sqlite3"
     child = textwrap.dedent(f"""
         import os, sqlite3
-        from eval.verdicts import VerdictStore
+        from planqa.eval.verdicts import VerdictStore
         store = VerdictStore({str(path)!r})
         held = sqlite3.connect({str(path)!r})
         held.execute("SELECT count(*) FROM latest").fetchone()
@@ -116,7 +116,7 @@ def test_every_saved_verdict_survives_an_abrupt_stop(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert Path(str(path) + "-wal").stat().st_size > 0  # the verdicts sit in the WAL
     reader = textwrap.dedent(f"""
-        from eval.verdicts import VerdictStore
+        from planqa.eval.verdicts import VerdictStore
         print(len(VerdictStore({str(path)!r}).verdicts("run1")))
     """)
     counted = subprocess.run(
@@ -218,4 +218,4 @@ def test_agreement_edge_cases(store: VerdictStore, tmp_path: Path) -> None:
 
 
 def test_module_docstrings_run() -> None:
-    assert doctest.testmod(eval.verdicts).failed == 0
+    assert doctest.testmod(planqa.eval.verdicts).failed == 0

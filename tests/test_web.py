@@ -15,17 +15,17 @@ import gradio as gr
 import pytest
 from html_checks import start_tags
 
-from corpus.chunking import Chunk
-from corpus.documents import Document, DocumentMeta
-from corpus.errors import InputError
-from corpus.settings import Settings
-from index.search import Hit
-from rag.answer import NOT_FOUND, Answer, Citation
-from rag.pipeline import Pipeline
-from ui import render
-from ui.app import INTERNAL_ERROR, ChatSession, WebHandlers
-from ui.export import EXPORT_COLUMNS, write_csv, write_xlsx
-from ui.web import build_app, check_bind, is_loopback, login_from_env, serve
+from planqa.corpus.chunking import Chunk
+from planqa.corpus.documents import Document, DocumentMeta
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import Settings
+from planqa.index.search import Hit
+from planqa.rag.answer import NOT_FOUND, Answer, Citation
+from planqa.rag.pipeline import Pipeline
+from planqa.ui import render
+from planqa.ui.app import INTERNAL_ERROR, ChatSession, WebHandlers
+from planqa.ui.export import EXPORT_COLUMNS, write_csv, write_xlsx
+from planqa.ui.web import build_app, check_bind, is_loopback, login_from_env, serve
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = "<img src=x onerror=alert(1)>"
@@ -183,7 +183,7 @@ def test_highlight_handles_overlapping_spans() -> None:
 def test_viewer_marks_passage_and_escapes_document() -> None:
     text = f"一、总体要求\n第一句。{XSS}。\n二、重点任务\n建设产业园。"
     document = Document(DocumentMeta(file="x.txt", region=XSS_IMG, title=XSS_SCRIPT), text)
-    from corpus.structure import parse_structure
+    from planqa.corpus.structure import parse_structure
 
     headings = parse_structure(text).headings
     start = text.index("第一句")
@@ -420,7 +420,7 @@ def test_remote_bind_without_login_warns_and_passes_auth(
         def launch(self, **kwargs: Any) -> None:
             launched.append(kwargs)
 
-    monkeypatch.setattr("ui.web.build_app", lambda pipeline, **options: FakeApp())
+    monkeypatch.setattr("planqa.ui.web.build_app", lambda pipeline, **options: FakeApp())
     monkeypatch.delenv("PLANQA_UI_USER", raising=False)
     monkeypatch.delenv("PLANQA_UI_PASSWORD", raising=False)
     serve(pipeline.settings, host="0.0.0.0", port=7999, allow_remote=True, pipeline=pipeline)
@@ -435,8 +435,8 @@ def test_remote_bind_without_login_warns_and_passes_auth(
 
 
 def test_the_documents_table_says_which_metadata_was_inferred_and_needs_checking() -> None:
-    from corpus.documents import Document, DocumentMeta
-    from ui.render import DOCUMENT_COLUMNS, document_rows
+    from planqa.corpus.documents import Document, DocumentMeta
+    from planqa.ui.render import DOCUMENT_COLUMNS, document_rows
 
     documents = {
         "a.txt": Document(DocumentMeta("a.txt", "甲区", "甲区规划"), "正文"),

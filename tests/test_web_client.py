@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from gradio_client import Client
 
-from corpus.settings import Settings
-from rag.pipeline import Pipeline
-from ui.web import serve
+from planqa.corpus.settings import Settings
+from planqa.rag.pipeline import Pipeline
+from planqa.ui.web import serve
 
 pytestmark = [
     # gradio's queue trips pandas 3 deprecations in its own code; nothing planqa can change.

@@ -20,15 +20,15 @@ import gradio as gr
 import httpx
 import pytest
 
-from corpus.errors import InputError
-from corpus.settings import BUNDLED_CORPUS_DIR, Settings
-from eval.gold import BUNDLED_DEV_GOLD
-from eval.review import run_for_gold
-from eval.rundir import REPORT_FILE
-from rag.pipeline import Pipeline
-from ui.app import WebHandlers, _user_facing
-from ui.review import ReviewHandlers
-from ui.web import serve
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
+from planqa.eval.gold import BUNDLED_DEV_GOLD
+from planqa.eval.review import run_for_gold
+from planqa.eval.rundir import REPORT_FILE
+from planqa.rag.pipeline import Pipeline
+from planqa.ui.app import WebHandlers, _user_facing
+from planqa.ui.review import ReviewHandlers
+from planqa.ui.web import serve
 
 pytestmark = [
     # gradio's queue trips pandas 3 deprecations in its own code; nothing planqa can change.
@@ -199,7 +199,7 @@ def test_a_run_folder_outside_the_runs_folder_is_refused_without_its_path(
         review.open_source("run", None, None, str(runs / "broken"))
     assert "broken is not an evaluation run" in str(inside.value)
     assert str(tmp_path) not in str(inside.value)
-    from ui.messages import scrub_paths
+    from planqa.ui.messages import scrub_paths
 
     assert scrub_paths(f"{runs}/a/report.md: denied", runs) == "a/report.md: denied"
     assert scrub_paths("see /srv/secret/x.txt.") == "see x.txt."
@@ -212,7 +212,7 @@ def test_a_run_folder_outside_the_runs_folder_is_refused_without_its_path(
 def login_server(
     hash_index_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, FakeClock]]:
-    from ui.security import LoginThrottle
+    from planqa.ui.security import LoginThrottle
 
     monkeypatch.setenv("PLANQA_UI_USER", "planner")
     monkeypatch.setenv("PLANQA_UI_PASSWORD", "s3cret")
@@ -252,7 +252,7 @@ def test_login_backs_off_after_five_failures(login_server: tuple[str, FakeClock]
 
 
 def test_login_throttle_is_per_client_and_capped() -> None:
-    from ui.security import LoginThrottle
+    from planqa.ui.security import LoginThrottle
 
     clock = FakeClock()
     throttle = LoginThrottle(clock=clock)
@@ -288,7 +288,7 @@ def test_a_toast_shows_markup_as_text(hash_index_settings: Settings, tmp_path: P
 def test_a_rebuild_while_serving_is_picked_up_with_a_line(tmp_path: Path) -> None:
     from gradio_client import Client
 
-    from index.builder import build_index
+    from planqa.index.builder import build_index
 
     settings = Settings(embedding_model="hash", index_dir=tmp_path / "index")
     first = sorted(BUNDLED_CORPUS_DIR.glob("*.txt"))[:2]

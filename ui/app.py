@@ -34,17 +34,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import gradio as gr
 
-from corpus.errors import InputError, PlanqaError
-from corpus.structure import parse_structure
-from corpus.text_edges import valid_text
-from eval.review import DEFAULT_RUNS_DIR, default_store_path
-from rag.answer import Answer
-from rag.pipeline import Conversation, Pipeline
-from ui import render
-from ui.export import write_csv, write_xlsx
-from ui.index_watch import INDEX_CHECK_SECONDS, IndexLine, LiveIndex, title_markdown
-from ui.messages import scrub_paths, toast_text
-from ui.review import (
+from planqa.corpus.errors import InputError, PlanqaError
+from planqa.corpus.structure import parse_structure
+from planqa.corpus.text_edges import valid_text
+from planqa.eval.review import DEFAULT_RUNS_DIR, default_store_path
+from planqa.rag.answer import Answer
+from planqa.rag.pipeline import Conversation, Pipeline
+from planqa.ui import render
+from planqa.ui.export import write_csv, write_xlsx
+from planqa.ui.index_watch import INDEX_CHECK_SECONDS, IndexLine, LiveIndex, title_markdown
+from planqa.ui.messages import scrub_paths, toast_text
+from planqa.ui.review import (
     DEFAULT_EVALUATOR,
     SOURCE_CHOICES,
     SUPPORT_CHOICES,
@@ -53,7 +53,7 @@ from ui.review import (
 )
 
 if TYPE_CHECKING:
-    from index.search import HybridSearcher
+    from planqa.index.search import HybridSearcher
 
 log = logging.getLogger("planqa.ui")
 

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
-from corpus.errors import PlanqaError
-from corpus.text_edges import valid_text
-from ui.inputs import json_text, optional_text
+from planqa.corpus.errors import PlanqaError
+from planqa.corpus.text_edges import valid_text
+from planqa.ui.inputs import json_text, optional_text
 
 # Quiet the model libraries before anything imports them; planqa prints its own progress.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -57,7 +57,7 @@ def user_errors() -> Iterator[None]:
 
 def load_settings(index: Path | None = None, **overrides: Any):
     """Settings from flags, environment and planqa.toml; a bad value is an InputError."""
-    from corpus.config import load_settings as load
+    from planqa.corpus.config import load_settings as load
 
     values = {k: v for k, v in overrides.items() if v is not None}
     if index is not None:
@@ -67,7 +67,7 @@ def load_settings(index: Path | None = None, **overrides: Any):
 
 def preload_query_encoder(settings: Any) -> None:
     """Cold starts: begin loading the query encoder while the answering stack is imported."""
-    from index.embedder import make_embedder
+    from planqa.index.embedder import make_embedder
 
     preload = getattr(make_embedder(settings, progress=False), "preload", None)
     if preload is not None:
@@ -101,9 +101,9 @@ def index_command(
     Example: planqa index corpus/documents
     Example: planqa index --add new_plan.docx
     """
-    from corpus.errors import InputError
-    from index.builder import add_documents, build_index
-    from ui.inputs import check_index_locations
+    from planqa.corpus.errors import InputError
+    from planqa.index.builder import add_documents, build_index
+    from planqa.ui.inputs import check_index_locations
 
     with user_errors():
         settings = load_settings(index)
@@ -159,7 +159,7 @@ def search_command(
 
     Example: planqa search "集成电路测试产业园" --k 3
     """
-    from index.search import HybridSearcher
+    from planqa.index.search import HybridSearcher
 
     query, region, doc = valid_text(query), optional_text(region), optional_text(doc)
     with user_errors():
@@ -194,7 +194,7 @@ RegionOption = Annotated[
 
 def render_answer(answer) -> str:
     """Plain text for people: the answer, then each citation with where it comes from."""
-    from rag.answer import NOT_FOUND
+    from planqa.rag.answer import NOT_FOUND
 
     lines = [answer.answer]
     if answer.notice:
@@ -233,8 +233,8 @@ def ask_command(
 
     Example: planqa ask "哪个区规划了集成电路测试产业园？"
     """
-    from corpus.errors import InputError, PlanqaError
-    from ui.inputs import read_questions
+    from planqa.corpus.errors import InputError, PlanqaError
+    from planqa.ui.inputs import read_questions
 
     question, region = optional_text(question), optional_text(region)
     with user_errors():
@@ -245,7 +245,7 @@ def ask_command(
         settings = load_settings(index)
         if question is not None or any("error" not in row for row in rows):
             preload_query_encoder(settings)
-            from rag.pipeline import Pipeline
+            from planqa.rag.pipeline import Pipeline
 
             pipeline = Pipeline.open(settings)
         if question is not None:
@@ -282,8 +282,8 @@ def chat_command(
 
     Example: planqa chat   then   海州区2020年人均地区生产总值是多少？   then   那它的GDP目标呢？
     """
-    from corpus.errors import PlanqaError
-    from rag.pipeline import Conversation, Pipeline
+    from planqa.corpus.errors import PlanqaError
+    from planqa.rag.pipeline import Conversation, Pipeline
 
     region = optional_text(region)
     with user_errors():
@@ -338,7 +338,7 @@ def serve_command(
 
     Example: planqa serve --port 7860
     """
-    from ui.web import serve
+    from planqa.ui.web import serve
 
     with user_errors():
         serve(
@@ -390,12 +390,12 @@ def eval_command(
     Uses the index at --index (build it first with `planqa index`).
     Example: planqa eval eval/gold/dev.jsonl --baseline --out runs/dev
     """
-    from eval.gold import BUNDLED_DEV_GOLD, load_gold
-    from eval.report import metrics_dict, overall_table, type_table, write_run
-    from eval.retrieval import evaluate_retrieval, format_table, format_type_table
-    from eval.run import run_evaluation
-    from eval.verdicts import VerdictStore
-    from rag.pipeline import Pipeline
+    from planqa.eval.gold import BUNDLED_DEV_GOLD, load_gold
+    from planqa.eval.report import metrics_dict, overall_table, type_table, write_run
+    from planqa.eval.retrieval import evaluate_retrieval, format_table, format_type_table
+    from planqa.eval.run import run_evaluation
+    from planqa.eval.verdicts import VerdictStore
+    from planqa.rag.pipeline import Pipeline
 
     with user_errors():
         items = load_gold(gold or BUNDLED_DEV_GOLD)
@@ -434,7 +434,7 @@ def eval_compare_command(
     """
     from dataclasses import asdict
 
-    from eval.compare import compare_runs, format_comparison
+    from planqa.eval.compare import compare_runs, format_comparison
 
     with user_errors():
         comparison = compare_runs(run_a, run_b)
@@ -457,9 +457,9 @@ def eval_verdicts_command(
 
     Example: planqa eval-verdicts runs/dev --verdicts verdicts.sqlite3 --csv verdicts.csv
     """
-    from eval.report import agreement_section, refresh_agreement
-    from eval.rundir import load_run_dir
-    from eval.verdicts import VerdictStore, agreement
+    from planqa.eval.report import agreement_section, refresh_agreement
+    from planqa.eval.rundir import load_run_dir
+    from planqa.eval.verdicts import VerdictStore, agreement
 
     with user_errors():
         store = VerdictStore(verdicts)
@@ -530,8 +530,8 @@ def bench_command(
     Example: planqa bench --scale --sizes 10000,100000,1000000 --json
     Example: planqa bench --backends --json
     """
-    from eval.bench import run_bench
-    from eval.gold import BUNDLED_DEV_GOLD, load_gold
+    from planqa.eval.bench import run_bench
+    from planqa.eval.gold import BUNDLED_DEV_GOLD, load_gold
 
     with user_errors():
         if backends:
@@ -558,8 +558,8 @@ def _backend_bench(
     gold: Path,
     as_json: bool,
 ) -> None:
-    from corpus.errors import InputError
-    from eval.backend_bench import BACKENDS, format_table, run_backend_bench
+    from planqa.corpus.errors import InputError
+    from planqa.eval.backend_bench import BACKENDS, format_table, run_backend_bench
 
     chosen = list(dict.fromkeys(backends)) if backends else list(BACKENDS)
     unknown = [b for b in chosen if b not in BACKENDS]
@@ -585,9 +585,9 @@ def _scale_bench(
     from rich.console import Console
     from rich.table import Table
 
-    from corpus.errors import InputError
-    from eval.scale import DEFAULT_SCALE_DIR
-    from eval.scale_bench import DEFAULT_SIZES, run_scale_bench, summary_rows
+    from planqa.corpus.errors import InputError
+    from planqa.eval.scale import DEFAULT_SCALE_DIR
+    from planqa.eval.scale_bench import DEFAULT_SIZES, run_scale_bench, summary_rows
 
     try:
         chosen = [int(s.replace("_", "")) for s in sizes.split(",")] if sizes else DEFAULT_SIZES

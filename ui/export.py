@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from corpus.errors import InputError
-from index.search import Hit
-from ui.render import chapter_path
+from planqa.corpus.errors import InputError
+from planqa.index.search import Hit
+from planqa.ui.render import chapter_path
 
 EXPORT_COLUMNS = [
     "排名",

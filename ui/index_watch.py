@@ -27,11 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from corpus.errors import PlanqaError
-from index.store import CURRENT_FILE
+from planqa.corpus.errors import PlanqaError
+from planqa.index.store import CURRENT_FILE
 
 if TYPE_CHECKING:
-    from rag.pipeline import Pipeline
+    from planqa.rag.pipeline import Pipeline
 
 log = logging.getLogger("planqa.ui.index")
 
@@ -53,8 +53,8 @@ class IndexStatus:
 def reopen(old: Pipeline) -> Pipeline:
     """A pipeline over the index's current version with the old one's models (the embedder,
     reranker and chat model are the expensive part and do not depend on the version)."""
-    from index.search import HybridSearcher
-    from rag.pipeline import Pipeline
+    from planqa.index.search import HybridSearcher
+    from planqa.rag.pipeline import Pipeline
 
     searcher = HybridSearcher.open(old.settings, embedder=old.searcher.embedder)
     new = Pipeline(old.settings, searcher, getattr(old, "_chat_model", None))
@@ -199,7 +199,7 @@ class IndexLine:
     def poll(self, shown: int | None) -> tuple[Any, ...]:
         import gradio as gr
 
-        from ui import render
+        from planqa.ui import render
 
         self.live.current()
         status = self.live.status

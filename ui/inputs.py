@@ -25,8 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from corpus.errors import InputError
-from corpus.text_edges import json_safe, valid_text
+from planqa.corpus.errors import InputError
+from planqa.corpus.text_edges import json_safe, valid_text
 
 #: How the fix is phrased wherever the index folder is the problem.
 CHOOSE_INDEX = "choose another folder with --index DIR or PLANQA_INDEX_DIR"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corpus.errors import InputError
+from planqa.corpus.errors import InputError
 
 #: The refusal names the typed folder's last part only, and says what the tab accepts. It keeps
 #: the wording "not an evaluation run" of eval.rundir's own refusal.

@@ -23,10 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from corpus.documents import Document, DocumentMeta
-from corpus.structure import Heading
-from index.search import Hit
-from rag.answer import NOT_FOUND, Answer, Citation
+from planqa.corpus.documents import Document, DocumentMeta
+from planqa.corpus.structure import Heading
+from planqa.index.search import Hit
+from planqa.rag.answer import NOT_FOUND, Answer, Citation
 
 #: Query-string keys of a link that opens the source viewer (also read by the deep-link loader).
 OPEN_KEYS = ("planqa_doc", "planqa_start", "planqa_end", "planqa_qs", "planqa_qe")

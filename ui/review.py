@@ -24,11 +24,11 @@ from typing import Any
 
 import gradio as gr
 
-from corpus.chunking import Chunk
-from corpus.documents import Document
-from corpus.errors import InputError
-from eval.gold import BUNDLED_DEV_GOLD, Evidence, find_quote
-from eval.review import (
+from planqa.corpus.chunking import Chunk
+from planqa.corpus.documents import Document
+from planqa.corpus.errors import InputError
+from planqa.eval.gold import BUNDLED_DEV_GOLD, Evidence, find_quote
+from planqa.eval.review import (
     Review,
     export_csv,
     find_runs,
@@ -39,14 +39,14 @@ from eval.review import (
     run_for_gold,
     save_verdict,
 )
-from eval.verdicts import Agreement, AgreementPart, HumanVerdict, VerdictStore
-from rag.answer import NOT_FOUND
-from rag.pipeline import Pipeline
-from ui import render
-from ui.index_watch import LiveIndex
-from ui.messages import scrub_paths, toast_text
-from ui.paths import confine_run_dir, within_runs
-from ui.render import esc, one_block, text_html
+from planqa.eval.verdicts import Agreement, AgreementPart, HumanVerdict, VerdictStore
+from planqa.rag.answer import NOT_FOUND
+from planqa.rag.pipeline import Pipeline
+from planqa.ui import render
+from planqa.ui.index_watch import LiveIndex
+from planqa.ui.messages import scrub_paths, toast_text
+from planqa.ui.paths import confine_run_dir, within_runs
+from planqa.ui.render import esc, one_block, text_html
 
 log = logging.getLogger("planqa.ui.review")
 

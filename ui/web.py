@@ -21,14 +21,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corpus.errors import InputError
-from corpus.settings import Settings
+from planqa.corpus.errors import InputError
+from planqa.corpus.settings import Settings
 
 if TYPE_CHECKING:
     import gradio as gr
 
-    from rag.pipeline import Pipeline
-    from ui.security import LoginThrottle
+    from planqa.rag.pipeline import Pipeline
+    from planqa.ui.security import LoginThrottle
 
 USER_ENV, PASSWORD_ENV = "PLANQA_UI_USER", "PLANQA_UI_PASSWORD"
 
@@ -45,7 +45,7 @@ def build_app(
     waiting). Launch it with ``ui.app.launch_style()`` options (gradio 6 takes the theme and
     CSS in ``launch``), or use :func:`serve`. ``runs_dir`` and ``verdicts`` are the 评测 tab's
     run folder and verdict store (defaults: ``./runs`` and ``./runs/verdicts.sqlite3``)."""
-    from ui.app import build_blocks
+    from planqa.ui.app import build_blocks
 
     return build_blocks(
         pipeline,
@@ -111,9 +111,9 @@ def serve(
             f"use planqa. Set {USER_ENV} and {PASSWORD_ENV} to require one.",
             file=sys.stderr,
         )
-    from rag.pipeline import Pipeline
-    from ui.app import launch_style
-    from ui.security import guard_middleware
+    from planqa.rag.pipeline import Pipeline
+    from planqa.ui.app import launch_style
+    from planqa.ui.security import guard_middleware
 
     app = build_app(pipeline or Pipeline.open(settings), runs_dir=runs_dir, verdicts=verdicts)
     try:
