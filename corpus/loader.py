@@ -19,16 +19,13 @@ from pathlib import Path
 from planqa.corpus.decoding import decode_bytes
 from planqa.corpus.documents import Document
 from planqa.corpus.errors import DocumentError
+from planqa.corpus.furniture import TOC_HEADER_RE
 from planqa.corpus.guards import Deadline, TextBudget, check_zip, shown, within_time
+from planqa.corpus.heading_forms import SENTENCE_END_CHARS
 from planqa.corpus.inference import infer_meta
 from planqa.corpus.metadata import MANIFEST_NAME, load_manifest
 from planqa.corpus.settings import Settings
-from planqa.corpus.structure import (
-    MAX_COVER_CHARS,
-    SENTENCE_END_CHARS,
-    TOC_HEADER_RE,
-    parse_structure,
-)
+from planqa.corpus.structure import MAX_COVER_CHARS, parse_structure
 
 TEXT_SUFFIXES = (".txt", ".md")
 RICH_SUFFIXES = (".docx", ".pdf")

@@ -37,8 +37,9 @@ Judgement calls (each one is forced by a real document in ``corpus/documents``):
   as the first child of a heading, be number 1; at the root any number may start (an excerpt).
   Out-of-sequence candidates, and candidates followed by a table row (the ``一、总量与结构`` row
   groups of an indicator table), are body text.
-* **Dropped spans** (never inside a section): ``toc`` (a 目录 block up to where its first entry
-  repeats or its page-numbered lines end, and any heading line ending in ``-12-``/``…… 5``),
+* **Dropped spans** (never inside a section; found by corpus.furniture): ``toc`` (a 目录
+  block up to where its first entry repeats or its page-numbered lines end, and any heading
+  line ending in ``-12-``/``…… 5``),
   ``front_matter`` (web breadcrumbs, 来源/发布时间 lines, 政府信息公开 metadata near the top),
   ``boilerplate`` (收藏/打印/关闭 page chrome), ``page_number`` (``- 12 -`` lines) and ``byline``
   (``本报记者 …``, ``… 陆冰摄`` photo credits). A drop inside a body splits it into two sections
@@ -51,10 +52,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
 
-#: Standalone headings longer than this are paragraphs that happen to start with a marker.
-MAX_HEADING_CHARS = 40
+from planqa.corpus.furniture import dropped_lines, merge_drops
+from planqa.corpus.heading_forms import (
+    BOX_RE,
+    MAX_HEADING_CHARS,
+    NUMBERED_KINDS,
+    SENTENCE_END_CHARS,
+    TRAILING_BOX_RE,
+    UNNUMBERED_RE,
+    Line,
+    cn_number,
+    content_lines,
+    is_space,
+    is_table_row,
+)
+
 #: Run-in titles (``（一）发展定位。…``) longer than this are ordinary first sentences.
 MAX_RUN_IN_TITLE_CHARS = 32
 #: Heading kinds that number list items: they nest inside a 专栏 and may not end in 。.
@@ -63,96 +76,16 @@ LIST_KINDS = frozenset({"arabic", "paren_arabic"})
 BELOW_SECTION_KINDS = frozenset({"cn_enum", "paren_cn", "arabic", "paren_arabic"})
 #: Title lines of a heading-less article are at most this long.
 MAX_TITLE_LINE_CHARS = 30
-#: Indicator-table rows are short; longer lines with numbers in them are prose.
-MAX_TABLE_ROW_CHARS = 80
-#: Front-matter metadata fields are only looked for among the first lines of a document.
-FRONT_MATTER_LINES = 20
-#: Page chrome, web info lines and bylines are short; a long line matching their words is prose.
-MAX_CHROME_CHARS = 60
-MAX_SOURCE_LINE_CHARS = 120
-MAX_BYLINE_CHARS = 40
-
-#: Sentence-final punctuation (full- and half-width; the corpus is partly NFKC-normalised).
-SENTENCE_END_CHARS = "。！？；!?;"
 #: Unpunctuated text outside chapters longer than this is kept: it may be a list or a table.
 MAX_COVER_CHARS = 200
 #: Characters after which a line cannot be a standalone heading (clause or list punctuation).
 BAD_HEADING_ENDINGS = "，,；;！!？?、"
 #: Characters a run-in title may not contain: they make it a clause of a list item.
 RUN_IN_FORBIDDEN = "，,；;：:、！!？?"
-
-_NUMERAL = r"[一二三四五六七八九十百零〇两\d]+"
-_CN_NUMERAL = r"[一二三四五六七八九十百零〇两]+"
-
-#: ``第三章``, ``第 3 章`` — chapter numbers in Chinese or Arabic numerals, spaces tolerated.
-CHAPTER_RE = re.compile(rf"^第\s*(?P<num>{_NUMERAL})\s*章")
-#: ``第一节``, ``第 1 节``.
-SECTION_RE = re.compile(rf"^第\s*(?P<num>{_NUMERAL})\s*节")
-#: ``一、`` — the comma-shaped 、 is required, so ``一是`` and ``一批`` never match.
-CN_ENUM_RE = re.compile(rf"^(?P<num>{_CN_NUMERAL})\s*、")
-#: ``（一）`` / ``(一)`` in full- or half-width parentheses.
-PAREN_CN_RE = re.compile(rf"^[（(]\s*(?P<num>{_CN_NUMERAL})\s*[）)]")
-#: ``1、`` / ``1．`` / ``1.`` — but not ``6.233 国道`` or ``7.39 万`` (a digit after the dot).
-ARABIC_RE = re.compile(r"^(?P<num>\d{1,3})\s*(?:[、．]|\.(?!\d))")
-#: ``（1）`` / ``(1)``.
-PAREN_ARABIC_RE = re.compile(r"^[（(]\s*(?P<num>\d{1,3})\s*[）)]")
-#: ``专栏``, ``专栏3``, ``专栏 3``, ``专栏:标题`` — the box number is optional and not sequenced.
-BOX_RE = re.compile(rf"^专栏\s*(?:{_NUMERAL})?")
-#: A box title glued to the end of a paragraph line: ``…物流园区。专栏:服务业重点工程``.
-TRAILING_BOX_RE = re.compile(
-    rf"(?<=[。！？!?；;])专栏\s*(?:{_NUMERAL})?\s*[:：]?[^。！？!?；;，,]{{0,30}}$"
-)
-#: A whole line that is an unnumbered heading; the press often spaces it out (``序 言``).
-UNNUMBERED_RE = re.compile(r"^(?:序\s*言|前\s*言|引\s*言|结\s*束\s*语|结\s*语|后\s*记)$")
-
-#: ``目录`` / ``目 录`` / ``目次`` on a line of its own opens a table of contents.
-TOC_HEADER_RE = re.compile(r"^(?:目\s*录|目\s*次)$")
-#: A TOC page number printed between dashes at the end of a line: ``-11-``, ``- 2-``, ``—3—``.
-DASH_PAGE_RE = re.compile(r"\s*[-—–－]\s*\d{1,3}\s*[-—–－]$")
-#: A TOC page number after dot leaders: ``……5``, ``.......12``, ``··· 7``.
-LEADER_PAGE_RE = re.compile(r"\s*(?:[.．·…]{2,}|…)\s*\d{1,3}$")
-#: A TOC page number after a space: ``一、发展基础 1`` (only trusted inside a TOC).
-SPACE_PAGE_RE = re.compile(r"(?<=\S)\s+\d{1,3}$")
-#: A line that is only a page number: ``- 12 -``, ``第3页``, ``第 3 页 共 40 页``, ``3/40``.
-PAGE_ONLY_RE = re.compile(
-    r"^(?:[-—–－]\s*\d{1,4}\s*[-—–－]"
-    r"|第\s*\d{1,4}\s*页(?:\s*[,，/]?\s*共\s*\d{1,4}\s*页)?"
-    r"|\d{1,4}\s*/\s*\d{1,4})$"
-)
-
-#: Web breadcrumb: ``当前位置: 首页 > 信息公开 > …``.
-BREADCRUMB_RE = re.compile(r"^(?:当前位置|您的位置|你的位置|您现在的位置|所在位置)\s*[:：]")
-#: Article info line of a web page: ``来源: … 发布时间:… 累计次数: 字体:[ ]``.
-SOURCE_LINE_RE = re.compile(
-    r"(?:来源|发布机构|作者)\s*[:：].*(?:发布(?:时间|日期)|(?:浏览|点击|访问|累计)次数|字体\s*[:：])"
-)
-#: Font-size switcher left over from a web page: ``字体:[ 大 中 小 ]``, ``【字体：大 中 小】``.
-FONT_SWITCH_RE = re.compile(
-    r"^[【\[]?\s*字体\s*[:：]?\s*[\[【]?\s*(?:大\s*中\s*小)?\s*[\]】]?\s*[】\]]?$"
-)
-#: 政府信息公开 metadata fields (``文件编号 澄高管〔2016〕11号``); a label then a space or colon.
-DISCLOSURE_FIELD_RE = re.compile(
-    r"^(?:信息索引号|索引号|文件编号|发文字号|发文机关|发布机构|生成日期|成文日期|发布日期|公开日期"
-    r"|公开形式|公开方式|公开范围|公开时限|公开程序|有效期|主题分类|主题\s*[（(][一二]级[）)]|体裁"
-    r"|效力状况|内容概述|关键词|所属机构)(?:\s|[:：])"
-)
-#: Page chrome at the foot of a web page: ``• 收藏``, ``【打印本页】``, ``关闭窗口``.
-CHROME_RE = re.compile(
-    r"^[•·\-*]?\s*[【\[]?(?:收藏|打印|关闭|打印本页|关闭窗口|返回顶部|分享到?|扫一扫在手机打开当前页)"
-    r"[】\]]?$"
-)
-#: Reporter credit of a news article: ``本报记者 陈静``, ``本报通讯员 俞新美``.
-BYLINE_RE = re.compile(
-    r"^(?:本报)?(?:特约)?(?:记者|通讯员)\s*[\u4e00-\u9fff]{2,4}(?:[\s、,，]+[\u4e00-\u9fff]{2,4})*$"
-)
-#: Photo credit: ``叠石桥家纺城三期 陆冰摄`` — a caption, a space, a 2–4 character name, 摄.
-PHOTO_CREDIT_RE = re.compile(r"^.{0,30}\s[\u4e00-\u9fff]{2,4}\s*摄$")
 #: Punctuation that makes a short line a sentence fragment rather than an article's subtitle.
 TITLE_FORBIDDEN_RE = re.compile(r"[，,。.;；:：!！?？、“”\"‘’'（）()《》【】\[\]—…·•]")
 #: A line ending a sentence: the previous neighbour of a subtitle, and its following paragraph.
 SENTENCE_CLOSED_RE = re.compile(r"[。！？!?；;…][”’」』)）]?$")
-#: A number in an indicator table: ``461.22``, ``≤0.2``, ``<0.01``, ``65%``.
-NUMERIC_TOKEN_RE = re.compile(r"[<>≤≥＜＞]?\d+(?:\.\d+)?%?")
 
 
 @dataclass(frozen=True)
@@ -185,33 +118,6 @@ class DocumentStructure:
     dropped: tuple[tuple[int, int, str], ...]
 
 
-class _Line(NamedTuple):
-    """A line's content with surrounding whitespace (NBSP, ideographic space, ``\\r``) excluded."""
-
-    start: int
-    end: int
-    text: str
-
-
-@dataclass(frozen=True)
-class _Kind:
-    """A numbered heading form."""
-
-    name: str
-    pattern: re.Pattern[str]
-    level: int
-
-
-NUMBERED_KINDS = (
-    _Kind("chapter", CHAPTER_RE, 0),
-    _Kind("section", SECTION_RE, 1),
-    _Kind("cn_enum", CN_ENUM_RE, 1),
-    _Kind("paren_cn", PAREN_CN_RE, 2),
-    _Kind("arabic", ARABIC_RE, 3),
-    _Kind("paren_arabic", PAREN_ARABIC_RE, 4),
-)
-
-
 @dataclass(frozen=True)
 class _Candidate:
     """A line that looks like a heading before the numbering has been checked."""
@@ -238,13 +144,13 @@ class _Placed:
 
 def parse_structure(text: str) -> DocumentStructure:
     """Split a document into its heading tree, body sections and dropped (non-content) spans."""
-    lines = _content_lines(text)
-    dropped_lines = _dropped_lines(lines)
-    kept = [line for i, line in enumerate(lines) if i not in dropped_lines]
+    lines = content_lines(text)
+    furniture = dropped_lines(lines)
+    kept = [line for i, line in enumerate(lines) if i not in furniture]
     placed = _place_headings(_candidates(kept))
     if not placed:
         placed = _place_titles(kept)
-    dropped = _merge_drops(text, lines, dropped_lines)
+    dropped = merge_drops(text, lines, furniture)
     sections = _sections(text, placed, dropped)
     covers = [s for s in sections if _is_cover(s, text)]
     if len(covers) < len(sections):
@@ -272,207 +178,19 @@ def _is_cover(section: Section, text: str) -> bool:
     )
 
 
-# --- lines -----------------------------------------------------------------------------------
-
-_LINE_RE = re.compile(r"[^\r\n]*")
-
-
-def _is_space(ch: str) -> bool:
-    return ch.isspace() or ch in "\ufeff\u200b"
-
-
-def _content_lines(text: str) -> list[_Line]:
-    """Non-blank lines with exact offsets; a line of NBSPs is blank like an empty one."""
-    lines: list[_Line] = []
-    for match in _LINE_RE.finditer(text):
-        start, end = match.span()
-        while start < end and _is_space(text[start]):
-            start += 1
-        while end > start and _is_space(text[end - 1]):
-            end -= 1
-        if end > start:
-            lines.append(_Line(start, end, text[start:end]))
-    return lines
-
-
-# --- dropped spans ---------------------------------------------------------------------------
-
-
-def _dropped_lines(lines: list[_Line]) -> dict[int, str]:
-    """Index of each dropped line -> reason. Page furniture first, so a TOC scan never sees it."""
-    reasons: dict[int, str] = {}
-    reasons.update(_front_matter_lines(lines))
-    for i, line in enumerate(lines):
-        if i in reasons:
-            continue
-        reason = _furniture_reason(line.text)
-        if reason:
-            reasons[i] = reason
-    reasons.update(_toc_lines(lines, reasons))
-    return reasons
-
-
-def _furniture_reason(text: str) -> str | None:
-    """Reasons that hold wherever the line is: chrome, page numbers, bylines, stray TOC lines."""
-    if len(text) <= MAX_CHROME_CHARS and (CHROME_RE.match(text) or FONT_SWITCH_RE.match(text)):
-        return "boilerplate"
-    if len(text) <= MAX_SOURCE_LINE_CHARS and SOURCE_LINE_RE.search(text):
-        return "front_matter"
-    if PAGE_ONLY_RE.match(text):
-        return "page_number"
-    if len(text) <= MAX_BYLINE_CHARS and (BYLINE_RE.match(text) or PHOTO_CREDIT_RE.match(text)):
-        return "byline"
-    stripped = _strip_page_number(text, trust_space=False)
-    if stripped != text and _has_marker(stripped) and _looks_like_heading(stripped):
-        return "toc"
-    return None
-
-
-def _front_matter_lines(lines: list[_Line]) -> dict[int, str]:
-    """Web-page header: everything up to a breadcrumb near the top, and disclosure metadata."""
-    head = lines[:FRONT_MATTER_LINES]
-    reasons: dict[int, str] = {}
-    crumb = next((i for i, line in enumerate(head[:5]) if BREADCRUMB_RE.match(line.text)), None)
-    if crumb is not None:
-        reasons.update(dict.fromkeys(range(crumb + 1), "front_matter"))
-    for i, line in enumerate(head):
-        if DISCLOSURE_FIELD_RE.match(line.text):
-            reasons[i] = "front_matter"
-    return reasons
-
-
-def _strip_page_number(text: str, *, trust_space: bool) -> str:
-    """The line without a trailing TOC page number; space-separated numbers only inside a TOC."""
-    patterns = [DASH_PAGE_RE, LEADER_PAGE_RE] + ([SPACE_PAGE_RE] if trust_space else [])
-    for pattern in patterns:
-        match = pattern.search(text)
-        if match and match.start() > 0:
-            return text[: match.start()].rstrip()
-    return text
-
-
-def _has_marker(text: str) -> bool:
-    return any(kind.pattern.match(text) for kind in NUMBERED_KINDS) or bool(
-        UNNUMBERED_RE.match(text) or BOX_RE.match(text)
-    )
-
-
-def _looks_like_heading(text: str) -> bool:
-    """A short line without sentence punctuation, i.e. something a TOC would list."""
-    return 0 < len(text) <= MAX_HEADING_CHARS and not any(c in SENTENCE_END_CHARS for c in text)
-
-
-def _toc_key(text: str) -> str:
-    """A TOC entry equals its heading in the body: no page number, spaces or paren width."""
-    bare = _strip_page_number(text, trust_space=True)
-    return re.sub(r"\s+", "", bare).replace("（", "(").replace("）", ")")
-
-
-def _toc_lines(lines: list[_Line], dropped: dict[int, str]) -> dict[int, str]:
-    """Lines of each table of contents: a 目录 block, or a run of ≥3 page-numbered heading lines."""
-    reasons: dict[int, str] = {}
-    for i, line in enumerate(lines):
-        if i in dropped or i in reasons or not TOC_HEADER_RE.match(line.text):
-            continue
-        last = _toc_extent(lines, i, dropped)
-        if last is not None:
-            reasons.update(dict.fromkeys(range(i, last + 1), "toc"))
-    reasons.update(_headerless_toc_lines(lines, {**dropped, **reasons}))
-    return reasons
-
-
-def _toc_extent(lines: list[_Line], header: int, dropped: dict[int, str]) -> int | None:
-    """Index of a TOC's last line. The TOC ends where its first entry repeats (the body begins),
-    else after its last page-numbered line; without either signal the 目录 line is not a TOC."""
-    first_key: str | None = None
-    last_paged: int | None = None
-    for j in range(header + 1, len(lines)):
-        if j in dropped:
-            continue
-        text = lines[j].text
-        key = _toc_key(text)
-        if first_key is None:
-            first_key = key
-        elif key == first_key:
-            return j - 1
-        if _strip_page_number(text, trust_space=True) != text:
-            last_paged = j
-        elif not _looks_like_heading(text):
-            break
-    return last_paged
-
-
-def _headerless_toc_lines(lines: list[_Line], dropped: dict[int, str]) -> dict[int, str]:
-    """A TOC without a 目录 line: three or more consecutive ``heading + page number`` lines."""
-    reasons: dict[int, str] = {}
-    run: list[int] = []
-    for i, line in enumerate([*lines, _Line(0, 0, "")]):
-        stripped = _strip_page_number(line.text, trust_space=True)
-        if i not in dropped and stripped != line.text and _has_marker(stripped):
-            run.append(i)
-            continue
-        if len(run) >= 3:
-            reasons.update(dict.fromkeys(run, "toc"))
-        run = []
-    return reasons
-
-
-def _merge_drops(
-    text: str, lines: list[_Line], reasons: dict[int, str]
-) -> list[tuple[int, int, str]]:
-    """Adjacent dropped lines with the same reason (only whitespace between) become one span."""
-    spans: list[tuple[int, int, str]] = []
-    for i in sorted(reasons):
-        line, reason = lines[i], reasons[i]
-        if spans and spans[-1][2] == reason and not text[spans[-1][1] : line.start].strip():
-            spans[-1] = (spans[-1][0], line.end, reason)
-        else:
-            spans.append((line.start, line.end, reason))
-    return spans
-
-
-# --- heading candidates ----------------------------------------------------------------------
-
-
-def _cn_number(numeral: str) -> int:
-    """``十二`` -> 12, ``二十`` -> 20, ``3`` -> 3; enough for heading numbers."""
-    if numeral.isdigit():
-        return int(numeral)
-    digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
-    total = current = 0
-    for char in numeral:
-        if char in digits:
-            current = digits[char]
-        elif char in "十百":
-            total += (current or 1) * (10 if char == "十" else 100)
-            current = 0
-    return total + current
-
-
-def _is_table_row(text: str) -> bool:
-    """An indicator-table row: a short unpunctuated line of several cells, two of them numbers.
-
-    Prose with spaced numbers (``2020 年,全区实现地区生产总值 653 亿元``) is long or punctuated.
-    """
-    if len(text) > MAX_TABLE_ROW_CHARS or any(c in SENTENCE_END_CHARS + ",，" for c in text):
-        return False
-    cells = text.split()
-    return len(cells) >= 4 and sum(bool(NUMERIC_TOKEN_RE.fullmatch(c)) for c in cells) >= 2
-
-
-def _candidates(lines: list[_Line]) -> list[_Candidate]:
+def _candidates(lines: list[Line]) -> list[_Candidate]:
     """Heading-shaped lines in order; one followed by a table row is a row-group label, not a
     heading (``一、总量与结构`` above ``1 地区生产总值(GDP) 亿元 461.22 …``)."""
     found: list[_Candidate] = []
     for i, line in enumerate(lines):
         following = lines[i + 1].text if i + 1 < len(lines) else ""
         candidate = _candidate(line) or _trailing_box(line)
-        if candidate and (candidate.run_in or not _is_table_row(following)):
+        if candidate and (candidate.run_in or not is_table_row(following)):
             found.append(candidate)
     return found
 
 
-def _trailing_box(line: _Line) -> _Candidate | None:
+def _trailing_box(line: Line) -> _Candidate | None:
     """A box title at the end of a paragraph line: the heading starts mid-line, after the 。."""
     match = TRAILING_BOX_RE.search(line.text)
     if not match:
@@ -480,7 +198,7 @@ def _trailing_box(line: _Line) -> _Candidate | None:
     return _Candidate("box", 0, None, match.group(), line.start + match.start(), line.end)
 
 
-def _candidate(line: _Line) -> _Candidate | None:
+def _candidate(line: Line) -> _Candidate | None:
     """A line as a standalone heading, else as a paragraph opening with a run-in title."""
     text = line.text
     if UNNUMBERED_RE.match(text):
@@ -491,7 +209,7 @@ def _candidate(line: _Line) -> _Candidate | None:
         match = kind.pattern.match(text)
         if not match:
             continue
-        number = _cn_number(match["num"])
+        number = cn_number(match["num"])
         if _standalone_ok(text, is_list=kind.name in LIST_KINDS, marker_end=match.end()):
             return _Candidate(kind.name, kind.level, number, text, line.start, line.end)
         title_end = _run_in_title_end(text, match.end())
@@ -525,7 +243,6 @@ def _run_in_title_end(text: str, marker_end: int) -> int | None:
     return stop if text[stop + 1 :].strip() else None
 
 
-# --- the tree --------------------------------------------------------------------------------
 
 
 def _place_headings(candidates: list[_Candidate]) -> list[_Placed]:
@@ -598,7 +315,7 @@ def _in_sequence(candidate: _Candidate, previous: _Placed | None, *, at_root: bo
     return candidate.number == previous.number + 1
 
 
-def _place_titles(lines: list[_Line]) -> list[_Placed]:
+def _place_titles(lines: list[Line]) -> list[_Placed]:
     """Subtitles of a heading-less article: a short unpunctuated line between two paragraphs.
 
     Conservative on purpose: the previous line must close a sentence (so a paragraph broken
@@ -619,7 +336,7 @@ def _place_titles(lines: list[_Line]) -> list[_Placed]:
     return placed
 
 
-def _paragraph_after(lines: list[_Line], index: int, max_lines: int = 3) -> str:
+def _paragraph_after(lines: list[Line], index: int, max_lines: int = 3) -> str:
     """The paragraph after a line, re-joining a paragraph the extraction broke across lines."""
     parts: list[str] = []
     for line in lines[index + 1 : index + 1 + max_lines]:
@@ -629,7 +346,6 @@ def _paragraph_after(lines: list[_Line], index: int, max_lines: int = 3) -> str:
     return "".join(parts)
 
 
-# --- sections --------------------------------------------------------------------------------
 
 
 def _sections(
@@ -667,8 +383,8 @@ def _subtract(start: int, end: int, dropped: list[tuple[int, int, str]]) -> list
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
-    while start < end and _is_space(text[start]):
+    while start < end and is_space(text[start]):
         start += 1
-    while end > start and _is_space(text[end - 1]):
+    while end > start and is_space(text[end - 1]):
         end -= 1
     return (start, end) if end > start else None
