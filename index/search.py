@@ -3,6 +3,10 @@
 Each retriever proposes ``candidate_pool`` passages within the filters; reciprocal rank fusion then
 orders the union. Dense search finds paraphrases, BM25 finds exact names and numbers (653亿元, 港开)
 that embeddings blur; fusing ranks rather than scores needs no calibration between the two.
+
+``search`` takes a :class:`~index.query.SearchQuery` (the text already checked and its regions
+already found, as ``rag``'s question analysis produces) or plain text, which it analyses once
+itself; region names are found by :class:`~index.query.RegionNames` alone.
 """
 
 from __future__ import annotations
@@ -17,14 +21,13 @@ from planqa.corpus.chunking import Chunk
 from planqa.corpus.documents import Document
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
-from planqa.corpus.text_edges import valid_text
 from planqa.index.bm25 import rank_scores
 from planqa.index.builder import check_compatible
 from planqa.index.embedder import Embedder, make_embedder
+from planqa.index.query import QueryAnalyzer, RegionNames, SearchQuery
 from planqa.index.ranking import reciprocal_rank_fusion
 from planqa.index.store import IndexContents, IndexStore
-from planqa.index.text_tokenizer import ChineseTokenizer, normalise_text, strip_invisible
-from planqa.index.traditional import to_simplified
+from planqa.index.text_tokenizer import ChineseTokenizer, normalise_text
 from planqa.index.vectors import set_search_threads
 from planqa.index.vectorstore import FaissVectorStore
 
@@ -107,17 +110,8 @@ class HybridSearcher:
             self._region_doc_counts[region] = self._region_doc_counts.get(region, 0) + 1
         self._scopes: dict[tuple[str | None, str | None], np.ndarray | None] = {}
         set_search_threads(settings.search_threads)
-        # A national document's 「全国」 is its scope, not a place a question names: 「全国第一条…」
-        # and 「全国唯一…的省」 ask about a province, and must not be steered to that document.
-        self._region_names = sorted(
-            {
-                (normalise_text(name), document.meta.region)
-                for document in contents.documents.values()
-                if document.meta.scope != "national"
-                for name in document.meta.region_names
-            },
-            key=lambda pair: (-len(pair[0]), pair),
-        )
+        self.region_names = RegionNames({n: d.meta for n, d in contents.documents.items()})
+        self.queries = QueryAnalyzer(self.tokenizer, self.region_names, settings.max_query_chars)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> HybridSearcher:
@@ -140,24 +134,11 @@ class HybridSearcher:
         return self.contents.documents
 
     def regions(self) -> list[str]:
-        return sorted({d.meta.region for d in self.documents.values()})
+        return self.region_names.regions()
 
     def documents_for_region(self, region: str) -> list[str]:
         """Documents whose region is ``region`` or has it as an alias (exact, else substring)."""
-        wanted = region.strip()
-        exact = [n for n, d in self.documents.items() if wanted in d.meta.region_names]
-        if exact:
-            return exact
-        partial = [
-            n
-            for n, d in self.documents.items()
-            if any(wanted in name or name in wanted for name in d.meta.region_names)
-        ]
-        if not partial:
-            raise InputError(
-                f"unknown region {region!r}; regions in the index: {', '.join(self.regions())}"
-            )
-        return partial
+        return self.region_names.documents_for(region)
 
     def allowed_rows(self, region: str | None = None, doc: str | None = None) -> np.ndarray | None:
         """Rows passing the filters, or None for "everything" (cached: with tens of thousands of
@@ -186,45 +167,19 @@ class HybridSearcher:
 
     def validate_query(self, query: str) -> str:
         """The query as matched: checked (InputError with the fix), cleaned, simplified."""
-        if not isinstance(query, str):
-            raise InputError(f"the query must be text, not {type(query).__name__}")
-        text = valid_text(query).strip()  # lone surrogates would fail the tokenizers
-        if len(text) <= self.settings.max_query_chars:
-            text = strip_invisible(text).strip()
-        if not text:
-            raise InputError("the query is empty; type a question or keywords")
-        if len(text) > self.settings.max_query_chars:
-            raise InputError(
-                f"the query has {len(text)} characters, over the limit of "
-                f"{self.settings.max_query_chars}; shorten it or set PLANQA_MAX_QUERY_CHARS"
-            )
-        if not self.tokenizer.tokenize(text) and not any(ch.isalnum() for ch in text):
-            raise InputError(f"the query {text!r} has no words to search for")
-        # 繁体 questions search the simplified index (see index.traditional); callers show the
-        # user's own wording, this is only what is matched.
-        return to_simplified(text)
+        return self.queries.validate(query)
 
     def mentioned_regions(self, text: str) -> list[str]:
-        """Regions named in ``text`` by full name or alias, in order of first mention.
+        """Regions named in ``text`` by full name or alias (see :class:`RegionNames`)."""
+        return self.region_names.mentioned(text)
 
-        Longer names win over names inside them (南通市经济技术开发区 over 南通市), and only names
-        from the manifest count, so an ordinary word is never mistaken for a region.
-        """
-        normalised = normalise_text(text)
-        taken = [False] * len(normalised)
-        found: list[tuple[int, str]] = []
-        for name, region in self._region_names:
-            start = normalised.find(name)
-            while start >= 0:
-                if not any(taken[start : start + len(name)]):
-                    taken[start : start + len(name)] = [True] * len(name)
-                    found.append((start, region))
-                start = normalised.find(name, start + 1)
-        return list(dict.fromkeys(region for _, region in sorted(found)))
+    def analyse_query(self, query: str) -> SearchQuery:
+        """``query`` checked and its regions found, once: pass the result to :meth:`search`."""
+        return self.queries.analyse(query)
 
     def search(
         self,
-        query: str,
+        query: str | SearchQuery,
         k: int = 10,
         *,
         region: str | None = None,
@@ -236,7 +191,11 @@ class HybridSearcher:
         region adds its own ranked lists to the fusion (a boost, not a filter, so a question that
         names a region but is answered elsewhere still finds the answer); several named regions
         are searched one by one and interleaved, so a comparison gets the best passages of each
-        rather than of whichever region dominates the wording."""
+        rather than of whichever region dominates the wording.
+
+        ``query`` is a :class:`SearchQuery` from :meth:`analyse_query` (or ``rag``'s question
+        analysis), or plain text, analysed here.
+        """
         if mode not in RETRIEVAL_MODES:
             raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(RETRIEVAL_MODES)}")
         if k < 1:
@@ -244,10 +203,12 @@ class HybridSearcher:
         # Asking for more passages than the index holds (the default --k 10 on a small index)
         # simply returns all there are.
         k = min(k, len(self.contents.chunks))
-        text = self.validate_query(query)
+        if not isinstance(query, SearchQuery):
+            query = self.analyse_query(query)
+        text = query.text
         if region_aware is None:
             region_aware = self.settings.region_aware
-        named = self.mentioned_regions(text) if region is None and doc is None else []
+        named = list(query.regions) if region is None and doc is None else []
         if mode != "hybrid" or not region_aware or not named:
             return self._search_scope(text, k, mode, self.allowed_rows(region, doc))
         if len(named) == 1:

@@ -3,6 +3,10 @@ and which words carry its content.
 
 Question words (哪个/多少/是否…) are structure, not content: an answer sentence never contains them,
 so they are removed before measuring how much of the question a sentence covers.
+
+The text check and the region finding are search's own (:class:`~index.query.QueryAnalyzer`):
+the analysis starts from the :class:`~index.query.SearchQuery` search will read and hands it back
+as :attr:`QuestionAnalysis.query`, so a question is checked and scanned for regions once.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from planqa.index.query import SearchQuery
 from planqa.index.search import HybridSearcher
-from planqa.index.text_tokenizer import normalise_text
 from planqa.rag.constraints import Constraints, question_constraints
 
 #: "Which region/zone/where" questions want a region as the answer.
@@ -52,6 +56,8 @@ _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|它|其|该区|该地|这�
 
 @dataclass(frozen=True)
 class QuestionAnalysis:
+    """What answering needs to know about a question; ``text`` and ``regions`` are search's."""
+
     text: str
     regions: tuple[str, ...]
     asks_region: bool
@@ -65,22 +71,22 @@ class QuestionAnalysis:
     #: The years and places an answer must keep to (see rag.constraints).
     constraints: Constraints = field(default_factory=Constraints)
 
+    @property
+    def query(self) -> SearchQuery:
+        """The question as search reads it, so search need not check it or find its regions."""
+        return SearchQuery(self.text, self.regions)
+
 
 class QuestionAnalyzer:
     """Uses the index's own region names and tokenizer, so analysis and search agree on words."""
 
     def __init__(self, searcher: HybridSearcher) -> None:
         self.searcher = searcher
-        self._region_words = {
-            normalise_text(name)
-            for document in searcher.documents.values()
-            for name in document.meta.region_names
-        }
         self._documents = [document.meta for document in searcher.documents.values()]
 
     def analyse(self, question: str) -> QuestionAnalysis:
-        text = self.searcher.validate_query(question)
-        regions = tuple(self.searcher.mentioned_regions(text))
+        query = self.searcher.analyse_query(question)
+        text, regions = query.text, query.regions
         units = answer_units(text)
         return QuestionAnalysis(
             text=text,
@@ -100,10 +106,7 @@ class QuestionAnalyzer:
         Region names are cut out of the text before tokenising, so their pieces (南通, 开发) do not
         count as content, while the same words elsewhere in the question still do.
         """
-        normalised = normalise_text(text)
-        for name in sorted(self._region_words, key=len, reverse=True):
-            normalised = normalised.replace(name, " ")
-        tokens = self.searcher.tokenizer.tokenize(normalised)
+        tokens = self.searcher.tokenizer.tokenize(self.searcher.region_names.without_names(text))
         return tuple(dict.fromkeys(t for t in tokens if t not in QUESTION_WORDS))
 
     def resolve_follow_up(self, question: str, previous: QuestionAnalysis | None) -> str:
@@ -116,7 +119,7 @@ class QuestionAnalyzer:
         if previous is None:
             return question
         text = question.strip()
-        regions = self.searcher.mentioned_regions(text)
+        regions = self.searcher.region_names.mentioned(text)
         content = self.keywords(text)
         if not regions and previous.regions and (_FOLLOW_UP.search(text) or len(content) <= 3):
             text = " ".join(previous.regions) + " " + text

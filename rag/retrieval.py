@@ -1,21 +1,19 @@
 """Passages for answering: planqa's hybrid search, then the optional cross-encoder reranker.
 
 Plain Python on purpose: importing LangChain costs ~1.4 s, a quarter of a cold `planqa ask`, and
-the extractive answer does not need it. ``rag.retriever.PlanqaRetriever`` wraps this very object
-as a LangChain ``BaseRetriever`` (``as_langchain``), so chains and planqa's own pipeline read the
-same retrieval.
+the extractive answer does not need it. :func:`rag.langchain_retriever.as_langchain` wraps this
+very object as a LangChain ``BaseRetriever``, so chains and planqa's own pipeline read the same
+retrieval; the adapter imports this module, never the reverse, so neither depends on the other's
+import order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from planqa.index.query import SearchQuery
 from planqa.index.search import Hit, HybridSearcher
 from planqa.rag.reranker import CrossEncoderReranker
-
-if TYPE_CHECKING:
-    from planqa.rag.retriever import PlanqaRetriever
 
 
 @dataclass
@@ -30,14 +28,16 @@ class PassageRetriever:
     reranker: CrossEncoderReranker | None = None
     rerank_candidates: int = 20
 
-    def hits(self, query: str, k: int | None = None, region: str | None = None) -> list[Hit]:
+    def hits(
+        self, query: str | SearchQuery, k: int | None = None, region: str | None = None
+    ) -> list[Hit]:
+        """``query`` is the pipeline's analysed question (``QuestionAnalysis.query``), which
+        search reads without checking it again, or plain text, which search analyses."""
         total = len(self.searcher.contents.chunks)
         k = min(k or self.k, total)
         pool = min(max(k, self.rerank_candidates), total) if self.reranker else k
         hits = self.searcher.search(query, pool, region=region or self.region, doc=self.doc)
-        return self.reranker.rerank(query, hits, k) if self.reranker else hits
-
-    def as_langchain(self) -> PlanqaRetriever:
-        from planqa.rag.retriever import PlanqaRetriever
-
-        return PlanqaRetriever(passages=self)
+        if not self.reranker:
+            return hits
+        text = query.text if isinstance(query, SearchQuery) else query
+        return self.reranker.rerank(text, hits, k)

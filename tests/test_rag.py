@@ -12,10 +12,10 @@ from planqa.corpus.chunking import Chunk
 from planqa.corpus.settings import Settings
 from planqa.index.search import Hit
 from planqa.rag.answer import NOT_FOUND
+from planqa.rag.langchain_retriever import PlanqaRetriever, as_langchain
 from planqa.rag.pipeline import Conversation, Pipeline
 from planqa.rag.question import AREA_UNITS, SHARE_UNITS, answer_units
 from planqa.rag.retrieval import PassageRetriever
-from planqa.rag.retriever import PlanqaRetriever
 from planqa.ui.cli import app
 
 ANSWER_KEYS = {
@@ -95,7 +95,7 @@ def test_langchain_retriever_returns_documents_with_metadata(pipeline: Pipeline)
 
 def test_pipeline_and_langchain_read_the_same_retrieval(pipeline: Pipeline) -> None:
     question = "集成电路测试产业园"
-    documents = pipeline.retriever.as_langchain().invoke(question, k=4)
+    documents = as_langchain(pipeline.retriever).invoke(question, k=4)
     assert [d.id for d in documents] == [h.chunk.id for h in pipeline.retriever.hits(question, 4)]
 
 

@@ -1,7 +1,9 @@
 """planqa's retrieval as a LangChain retriever, so it plugs into any LangChain chain.
 
 It wraps the ``PassageRetriever`` that planqa's own pipeline calls: one retrieval, two ways to
-read it (``Pipeline.retriever.as_langchain()`` gives the pipeline's own, reranker included).
+read it (``as_langchain(pipeline.retriever)`` gives the pipeline's own, reranker included). This
+module imports :mod:`rag.retrieval` and not the other way round: LangChain loads only for callers
+who want it, and the plain retriever never depends on its adapter.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from planqa.rag.retrieval import PassageRetriever
 
 
 def hit_to_document(hit: Hit) -> LCDocument:
+    """A hit as a LangChain Document: the passage text, everything else in the metadata."""
     metadata = hit.to_dict()
     text = metadata.pop("text")
     return LCDocument(page_content=text, metadata=metadata, id=hit.chunk.id)
@@ -38,3 +41,8 @@ class PlanqaRetriever(BaseRetriever):
     ) -> list[LCDocument]:
         hits = self.passages.hits(query, kwargs.get("k"), kwargs.get("region"))
         return [hit_to_document(hit) for hit in hits]
+
+
+def as_langchain(passages: PassageRetriever) -> PlanqaRetriever:
+    """``passages`` (e.g. ``Pipeline.retriever``) as a LangChain ``BaseRetriever``."""
+    return PlanqaRetriever(passages=passages)
