@@ -11,8 +11,12 @@ year or region. So a sentence is checked before it is quoted:
   opening, else those of its chapter heading, else its document's (a 十四五 plan speaks of its
   baseline 2020 and its target 2025; a 2026 report of 2025 and 2026). A year nobody states is no
   constraint.
+  A question about a whole period (「“十五五”期间累计…」) is not answered by a sentence about one
+  year inside it (this year's target of a report).
 * **Place.** Only the documents of the regions a question names answer it; a question that names
   a real place (looked up in the gazetteer) covered by no document is answered by none.
+* **Document.** A question that names a document by its title (「乡村振兴战略意见提出…」) is
+  answered by that document only.
 
 (The indicator a "how many" question asks for is checked by the extractive answerer, which knows
 the corpus's word frequencies: rag.indicators.number_beside.)
@@ -45,6 +49,12 @@ _LAST_YEAR = re.compile(r"去年|过去一年")
 _PAST_FIVE_YEARS = re.compile(r"过去五年|这五年|五年来|五年间")
 #: What may come before the place a question is about: 「2026年浙江省…」, 「请问今年浙江省…」.
 _SUBJECT_PREFIX = re.compile(r"(?:请问|在|(?:19|20)\d{2}\s*年|今年|明年|[\s，,])*")
+#: A question about a period as a whole: 「“十五五”期间累计」, 「五年共新增」.
+_WHOLE_PERIOD = re.compile(r"期间|时期|累计|总计|五年")
+#: A title's bracketed tail (「（2016—2020年）」, 「（2022年更新）」) is not its kind word.
+_TITLE_TAIL = re.compile(r"[（(][^）)]*[）)]\s*$")
+#: A run of a title this long names the document when no other title contains it.
+MIN_TITLE_RUN_CHARS = 4
 
 
 @dataclass(frozen=True)
@@ -61,10 +71,21 @@ class Constraints:
     regions: tuple[str, ...] = ()
     #: Real places the question is about that no indexed document covers (浙江省).
     missing_places: tuple[str, ...] = ()
+    #: Files of the documents the question names by title (only they answer), and the titles.
+    documents: tuple[str, ...] = ()
+    document_titles: tuple[str, ...] = ()
+    #: The years are a period asked about as a whole (「“十五五”期间累计」), not one of its years.
+    whole_period: bool = False
 
     @property
     def empty(self) -> bool:
-        return not (self.years or self.relative_years or self.regions or self.missing_places)
+        return not (
+            self.years
+            or self.relative_years
+            or self.regions
+            or self.missing_places
+            or self.documents
+        )
 
     def to_dict(self) -> dict[str, list]:
         return {
@@ -72,6 +93,7 @@ class Constraints:
             "relative_years": sorted(self.relative_years),
             "regions": list(self.regions),
             "missing_places": list(self.missing_places),
+            "documents": list(self.documents),
         }
 
 
@@ -123,7 +145,9 @@ def question_constraints(
     """Read the years and places off a question (already normalised by the searcher)."""
     years = set(int(match.group(1)) for match in _YEAR.finditer(text))
     words = [f"{match.group(1)}年" for match in _YEAR.finditer(text)]
-    for match in _FIVE_YEAR_PLAN.finditer(text):
+    whole_period = not years and bool(_WHOLE_PERIOD.search(text))
+    periods = list(_FIVE_YEAR_PLAN.finditer(text))
+    for match in periods:
         years.update(_plan_years(match))
         words.append(f"“{match.group(0)}”")
     relative = set()
@@ -132,7 +156,47 @@ def question_constraints(
     if _LAST_YEAR.search(text):
         relative.add(-1)
     missing = () if named_regions else missing_places(text, documents, gazetteer())
-    return Constraints(frozenset(years), frozenset(relative), tuple(words), named_regions, missing)
+    named = documents_named(text, documents)
+    return Constraints(
+        frozenset(years),
+        frozenset(relative),
+        tuple(words),
+        named_regions,
+        missing,
+        tuple(meta.file for meta in named),
+        tuple(meta.title for meta in named),
+        whole_period=whole_period and len(periods) == 1 and not relative,
+    )
+
+
+def documents_named(text: str, documents: list[DocumentMeta]) -> list[DocumentMeta]:
+    """The documents ``text`` names by title: a run of at least four characters of the
+    title, no other title's, right before the title's kind word (「乡村振兴战略意见」,
+    「关于实施乡村振兴战略的意见」 → the 意见). Runs every title shares (政府工作, 五年规划) name
+    no document in particular; a place is left to the region constraint."""
+    titles = {meta.file: _TITLE_TAIL.sub("", meta.title).strip() for meta in documents}
+    named = []
+    for meta in documents:
+        title = titles[meta.file]
+        kind = title[-2:]
+        if len(title) < MIN_TITLE_RUN_CHARS + 2:
+            continue
+        others = [t for file, t in titles.items() if file != meta.file]
+        for match in re.finditer(re.escape(kind), text):
+            before = text[: match.start()].removesuffix("的")
+            run = _longest_suffix_in(before, title[:-2])
+            if len(run) >= MIN_TITLE_RUN_CHARS and not any(run in other for other in others):
+                named.append(meta)
+                break
+    return named
+
+
+def _longest_suffix_in(text: str, title: str) -> str:
+    """The longest end of ``text`` that occurs in ``title``."""
+    length = 0
+    while length < len(text) and text[len(text) - length - 1 :] in title:
+        length += 1
+    return text[len(text) - length :]
 
 
 def missing_places(text: str, documents: list[DocumentMeta], places: Gazetteer) -> tuple[str, ...]:
@@ -218,12 +282,15 @@ class SentenceContext:
 
 
 def failed_constraints(constraints: Constraints, context: SentenceContext) -> tuple[str, ...]:
-    """The constraints ``context``'s sentence breaks: "region", "year" (empty when it keeps all)."""
+    """The constraints ``context``'s sentence breaks: "region", "document", "year" (empty when
+    it keeps all)."""
     failed = []
     if constraints.missing_places or (
         constraints.regions and context.meta.region not in constraints.regions
     ):
         failed.append("region")
+    if constraints.documents and context.meta.file not in constraints.documents:
+        failed.append("document")
     asked = set(constraints.years)
     own_year = document_year(context.meta)
     if own_year is not None:
@@ -232,6 +299,9 @@ def failed_constraints(constraints: Constraints, context: SentenceContext) -> tu
         spoken = _spoken_years(context, own_year)
         if spoken and not spoken & asked:
             failed.append("year")
+        elif constraints.whole_period and _one_year_of(asked, spoken):
+            # One year's figure (a report's target for this year) is not the period's total.
+            failed.append("year")
         elif constraints.years and context.document_text_years is not None:
             # A year the document never speaks of (2030 in an opinion that sets goals for 2020,
             # 2035 and 2050) is answered by none of its sentences, whatever they leave unsaid.
@@ -239,6 +309,13 @@ def failed_constraints(constraints: Constraints, context: SentenceContext) -> tu
             if not constraints.years & known:
                 failed.append("year")
     return tuple(failed)
+
+
+def _one_year_of(period: set[int], spoken: set[int]) -> bool:
+    """Whether a sentence speaking of ``spoken`` covers a single year of ``period`` other than
+    its last (the period's target year speaks for the whole period: 「到2025年」)."""
+    overlap = period & spoken
+    return len(overlap) == 1 and max(period) not in overlap
 
 
 def _spoken_years(context: SentenceContext, own_year: int | None) -> set[int]:
@@ -257,10 +334,13 @@ def _spoken_years(context: SentenceContext, own_year: int | None) -> set[int]:
 
 
 def refusal_subject(constraints: Constraints, failed: tuple[str, ...]) -> str:
-    """「浙江省」, 「2030年」, 「四川省2030年」: what the documents lack, for the refusal line."""
+    """「浙江省」, 「2030年」, 「四川省2030年」, 「《…意见》2030年」: what the documents lack, for
+    the refusal line."""
     parts = []
     if "region" in failed or constraints.regions:
         parts.append("、".join(constraints.missing_places or constraints.regions))
+    if "document" in failed or constraints.documents:
+        parts.append("、".join(f"《{title}》" for title in constraints.document_titles))
     if "year" in failed and constraints.year_words:
         parts.append("、".join(constraints.year_words))
     elif "year" in failed and constraints.relative_years:

@@ -33,6 +33,7 @@ from planqa.rag.constraints import (
 )
 from planqa.rag.indicators import (
     indicator_words,
+    initialisms,
     number_beside,
     number_fit,
     unseen_words,
@@ -198,7 +199,10 @@ class ExtractiveAnswerer:
             # table row in another unit) does not answer "几所/多大比例", however many words
             # it shares with the question.
             sentences = [s for s in sentences if s.typed]
-        indicator = indicator_words(question.keywords, self.searcher.contents.bm25.idf)
+        indicator = indicator_words(
+            question.keywords, self.searcher.contents.bm25.idf, question.answer_units
+        )
+        indicator += initialisms(question.text, question.keywords, indicator)
         # A which-region question wants a region, not a figure, whatever number words it holds.
         asks_figure = question.asks_number and not question.asks_region
         kept, near_misses = self._keep_to_constraints(

@@ -23,8 +23,13 @@ _QUANTITY = (
 _DIGITS_OR_PERIOD = re.compile(r"\d|^[十一二三四五]+$")
 _HAN_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 _QUESTION_CHARS = re.compile(r"几|多少|哪")
+#: What may stand before a unit in a question's unit word: 万人, 亿元, 千瓦.
+_MAGNITUDES = "十百千万亿"
 #: A clause: the stretch between two marks of punctuation, where a number meets its indicator.
 CLAUSE = re.compile(r"[^，,；;。：:、]+")
+#: An indicator's clause runs on over 、: 「粮食播种面积3320万亩、产量1285万吨」 gives both
+#: figures of 粮食, the subject named once before the enumeration.
+INDICATOR_CLAUSE = re.compile(r"[^，,；;。：:]+")
 
 
 def number_fit(text: str, units: tuple[str, ...]) -> float:
@@ -60,7 +65,7 @@ def number_beside(
 
     ``abbreviations`` are question words the corpus never uses: they count where their
     characters appear in order (诺奖 in 诺贝尔奖得主), the way Chinese shortens names."""
-    for clause in CLAUSE.findall(text):
+    for clause in INDICATOR_CLAUSE.findall(text):
         normalised = normalise_text(clause)
         named = any(k in normalised for k in keywords) or any(
             _spelled_out(k, normalised) for k in abbreviations
@@ -83,17 +88,43 @@ def written_number_fit(text: str, units: tuple[str, ...]) -> float:
     return max(number_fit(text, units), number_fit(normalise_text(text), units))
 
 
-def indicator_words(keywords: tuple[str, ...], idf: Callable[[str], float]) -> tuple[str, ...]:
+def indicator_words(
+    keywords: tuple[str, ...], idf: Callable[[str], float], units: tuple[str, ...] = ()
+) -> tuple[str, ...]:
     """The question's words that name its indicator rather than frame it: those the corpus
-    uses at least as rarely as the question's median word (years, digits and words the corpus
-    never uses aside)."""
-    seen = {k: idf(k) for k in keywords if not _DIGITS_OR_PERIOD.search(k)}
+    uses at least as rarely as the question's median word (years, digits, words the corpus
+    never uses and the asked unit — 「多少万人」's 万人 — aside)."""
+    seen = {
+        k: idf(k)
+        for k in keywords
+        if not _DIGITS_OR_PERIOD.search(k) and k.lstrip(_MAGNITUDES) not in units
+    }
     seen = {k: weight for k, weight in seen.items() if weight > 0}
     if not seen:
         return ()
     ranked = sorted(seen.values())
     median = ranked[len(ranked) // 2]
     return tuple(k for k, weight in seen.items() if weight >= median)
+
+
+def initialisms(
+    text: str, keywords: tuple[str, ...], indicator: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Two-character shortenings of the question's compound indicator names, first character of
+    each word: 高新技术企业 → 高企, 科技创新 → 科创 — how plans write them once named.
+
+    Only pairs of adjacent question words of which one names the indicator count, and only
+    shortenings the question does not itself contain."""
+    at = {k: text.find(k) for k in keywords if len(k) >= 2 and _HAN_ONLY.fullmatch(k)}
+    found = []
+    for first, start in at.items():
+        for second, second_start in at.items():
+            if start < 0 or second_start != start + len(first):
+                continue
+            short = first[0] + second[0]
+            if (first in indicator or second in indicator) and short not in text:
+                found.append(short)
+    return tuple(dict.fromkeys(found))
 
 
 def unseen_words(keywords: tuple[str, ...], idf: Callable[[str], float]) -> tuple[str, ...]:

@@ -246,3 +246,63 @@ def test_a_shortened_name_finds_its_figure_spelled_out() -> None:
 def test_visits_are_not_people() -> None:
     assert not number_beside("开展职业技能培训超30万人次", ("培训",), ("人", "位", "名"))
     assert number_beside("城镇新增就业110万人以上", ("就业",), ("人", "位", "名"))
+
+
+def test_a_question_about_a_whole_period_is_not_answered_by_one_of_its_years() -> None:
+    report = meta()  # a 2026 report: its plan for this year is one year of 十五五
+    constraints = question_constraints(
+        "湖南省“十五五”期间城镇新增就业累计目标是多少万人", ("湖南省",), [report]
+    )
+    assert constraints.whole_period
+    this_year = SentenceContext("城镇新增就业70万人以上", "今年主要预期目标是：", "", report)
+    assert failed_constraints(constraints, this_year) == ("year",)
+    period = SentenceContext("“十五五”时期城镇新增就业350万人", "", "", report)
+    assert failed_constraints(constraints, period) == ()
+    target_year = SentenceContext("到2030年城镇新增就业累计350万人", "", "", report)
+    assert failed_constraints(constraints, target_year) == ()
+    one_year = question_constraints("湖南省“十五五”开局之年的就业目标", ("湖南省",), [report])
+    assert not one_year.whole_period
+
+
+def test_a_document_named_by_its_title_is_the_only_one_that_answers() -> None:
+    opinion = DocumentMeta("opinion.txt", "全国", "中共中央 国务院关于推进全国粮食安全工作的意见")
+    reports = [
+        DocumentMeta("hunan.txt", "湖南省", "2026年湖南省政府工作报告"),
+        DocumentMeta("jiangxi.txt", "江西省", "2026年江西省政府工作报告"),
+    ]
+    documents = [opinion, *reports]
+    for question in ("粮食安全工作意见提出的目标是什么", "关于推进全国粮食安全工作的意见说了什么"):
+        assert question_constraints(question, (), documents).documents == ("opinion.txt",)
+    # 「政府工作」 is in every report's title: it names none of them.
+    assert question_constraints("政府工作报告提出的目标是什么", (), documents).documents == ()
+    assert question_constraints("粮食安全工作有哪些意见", (), documents).documents == ()
+    named = question_constraints("粮食安全工作意见提出的目标", (), documents)
+    elsewhere = SentenceContext("粮食产量稳定在600亿斤", "", "", reports[0])
+    assert failed_constraints(named, elsewhere) == ("document",)
+    assert failed_constraints(named, SentenceContext("粮食安全", "", "", opinion)) == ()
+
+
+def test_the_unit_asked_is_not_an_indicator_word() -> None:
+    from planqa.rag.indicators import indicator_words
+
+    idf = {"城镇": 2.0, "就业": 2.5, "万人": 3.0, "目标": 0.5}.get
+    words = indicator_words(("城镇", "就业", "万人", "目标"), lambda w: idf(w, 0.0), ("人",))
+    assert "万人" not in words and "就业" in words
+    # Without the unit word, 「19万人」 beside another indicator no longer passes for 就业.
+    assert not number_beside("技工院校招生规模超19万人", words, ("人", "位", "名"))
+
+
+def test_an_enumeration_keeps_its_subject_for_each_figure() -> None:
+    sentence = "实现粮食播种面积3320万亩、产量1285万吨以上。"
+    assert number_beside(sentence, ("粮食",), ("吨",))
+    assert not number_beside("粮食播种面积3320万亩，生猪出栏3000万头", ("粮食",), ("头",))
+
+
+def test_a_compound_name_finds_its_initialism() -> None:
+    from planqa.rag.indicators import initialisms
+
+    question = "今年要新认定多少家高新技术企业"
+    short = initialisms(question, ("认定", "高新技术", "企业"), ("高新技术",))
+    assert "高企" in short
+    assert number_beside("确保新增高企25家、保有量突破80家", short, ("家",))
+    assert initialisms(question, ("认定", "高新技术", "企业"), ("认定",)) == ()
