@@ -25,7 +25,7 @@ import numpy as np
 
 from planqa.corpus.errors import IndexStoreError
 from planqa.corpus.settings import Settings
-from planqa.index.vectorstore import VectorRecord, check_dimension
+from planqa.index.vector_base import VectorRecord, check_dimension
 
 DESCRIPTOR_FILE = "milvus.json"
 #: Milvus caps VARCHAR lengths; chunk ids are 16 hex characters, the rest are generous.
@@ -88,6 +88,9 @@ def filter_expression(
 
 
 class MilvusVectorStore:
+    """One Milvus collection per build, shared by every process that opens the index; the
+    version directory keeps only its description (``milvus.json``)."""
+
     backend = "milvus"
 
     def __init__(
