@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from planqa.corpus.settings import Settings
-from planqa.index.embedder import HASH_MODEL_PREFIX, Embedder
+from planqa.index.embedder_base import Embedder
+from planqa.index.hash_embedder import HASH_MODEL_PREFIX
 
 CACHE_FILE = "embeddings.sqlite3"
 #: Lookups per SQL statement (SQLite's default limit on host parameters is 32766).

@@ -174,7 +174,7 @@ def test_unsupported_models_are_refused_for_the_torch_path(tmp_path: Path) -> No
 def test_a_hub_name_keeps_the_torch_path_and_onnx_insists(tmp_path: Path) -> None:
     settings = Settings(embedding_model="someone/not-downloaded", cache_dir=tmp_path)
     embedder = make_embedder(settings)
-    assert embedder._onnx_paths() is None
+    assert embedder.exports.paths() is None
     strict = make_embedder(settings.model_copy(update={"embedding_backend": "onnx"}))
     strict._model = SimpleNamespace()  # never reached: the name is not a local directory
     with pytest.raises(ModelError, match="embedding_backend is 'onnx'"):

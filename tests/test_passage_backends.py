@@ -246,7 +246,7 @@ def test_int8_passages_are_close_and_the_copy_is_cached(torch_passages: np.ndarr
     # Measured ≥ 0.9955 on prose, 0.947 on one trigram repeated past the sequence limit.
     prose = np.delete(cosines, MIXED.index("十四五" * 400))
     assert np.min(prose) >= 0.99 and np.min(cosines) >= 0.9 and np.max(cosines) < 0.99999
-    encoder = int8._passage_onnx_encoder()
+    encoder = int8.exports.passage_encoder()
     path = encoder.directory / encoder.model_file
     stamp = path.stat().st_mtime_ns
     again = make_embedder(Settings(passage_backend="onnx-int8"), progress=False)
