@@ -185,7 +185,9 @@ def documents_named(text: str, documents: list[DocumentMeta]) -> list[DocumentMe
         for match in re.finditer(re.escape(kind), text):
             before = text[: match.start()].removesuffix("的")
             run = _longest_suffix_in(before, title[:-2])
-            if len(run) >= MIN_TITLE_RUN_CHARS and not any(run in other for other in others):
+            # The place in a title is the region constraint's business (「江阴高新区规划」).
+            bare = re.sub("|".join(map(re.escape, meta.region_names)) or "^$", "", run)
+            if len(bare) >= MIN_TITLE_RUN_CHARS and not any(run in other for other in others):
                 named.append(meta)
                 break
     return named

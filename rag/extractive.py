@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from planqa.corpus.chunking import split_sentences
 from planqa.corpus.documents import Document, DocumentMeta
 from planqa.corpus.settings import Settings
+from planqa.corpus.tables import header_of_row, labelled_table_row
 from planqa.index.search import Hit, HybridSearcher
 from planqa.index.text_tokenizer import normalise_text
 from planqa.rag.answer import NOT_FOUND, Answer, Citation
@@ -238,7 +239,7 @@ class ExtractiveAnswerer:
                 text = hit.chunk.text[
                     sentence.start - hit.chunk.start : sentence.end - hit.chunk.start
                 ]
-                parts.append(f"{_display(text)}[{citation.n}]")
+                parts.append(f"{self._quote(hit, text, sentence.start)}[{citation.n}]")
                 found = (
                     figure_beside(region, text, indicator)
                     if question.compares and figure is None
@@ -293,12 +294,22 @@ class ExtractiveAnswerer:
             context = SentenceContext.of(
                 chunk, sentence.start, sentence.end, meta, self._document_years(document)
             )
+            header = header_of_row(document.text, sentence.start) if document else None
+            if header is not None:  # a table row's figures are for its header's years
+                context = replace(context, paragraph_lead=header.line)
             failed = failed_constraints(constraints, context)
             if failed:
                 near_misses.append((sentence, failed))
             else:
                 kept.append(sentence)
         return kept, near_misses
+
+    def _quote(self, hit: Hit, text: str, start: int) -> str:
+        """What an answer line shows of ``text`` (at document offset ``start``): one readable
+        line, a table row read with its header (corpus.tables); the citation keeps the span."""
+        document = self.searcher.documents.get(hit.chunk.doc)
+        row = document and labelled_table_row(document.text, start, start + len(text))
+        return row or _display(text)
 
     def _document_years(self, document: Document | None) -> frozenset[int] | None:
         """The years a document speaks of anywhere, computed once per document."""
@@ -322,6 +333,7 @@ class ExtractiveAnswerer:
         hit = hits[sentence.hit_rank]
         citation = Citation.from_hit(1, hit, (sentence.start, sentence.end))
         quote = hit.chunk.text[sentence.start - hit.chunk.start : sentence.end - hit.chunk.start]
+        quote = self._quote(hit, quote, sentence.start)
         subject = refusal_subject(question.constraints, failed)
         # A place without documents lacks everything; a place, year or indicator with documents
         # lacks this figure.
@@ -330,7 +342,7 @@ class ExtractiveAnswerer:
             lacking = lacking.removeprefix("的")
         text = (
             f"未在现有文件中找到{subject}{lacking}。现有文件中最接近的是——"
-            f"{hit.chunk.region}：{_display(quote)}[1]"
+            f"{hit.chunk.region}：{quote}[1]"
         )
         return Answer(
             question.text,
