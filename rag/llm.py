@@ -13,7 +13,9 @@ slower than ``settings.llm_timeout_s``. ``details["llm"]`` records what was done
 
 Citation parsing lives in :mod:`rag.citations` and number grounding in :mod:`rag.grounding`;
 ``VerifiedReply``, ``verify_reply``, ``split_statements`` and ``strip_reasoning`` are still
-importable from here.
+importable from here. Building the chat model (a provider registry) is :mod:`rag.chat_models`,
+and bounding a call in time is :mod:`rag.deadlines`; ``make_chat_model`` and
+``MAX_ANSWER_TOKENS`` are importable from here too. This module is the answerer alone.
 
 Streaming (:meth:`LLMAnswerer.stream`) shows the raw tokens while they arrive and then hands the
 UI the verified :class:`~rag.answer.Answer`, which replaces the streamed text.
@@ -21,19 +23,19 @@ UI the verified :class:`~rag.answer.Answer`, which replaces the streamed text.
 
 from __future__ import annotations
 
-import os
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
 from planqa.index.search import Hit
 from planqa.rag.answer import NOT_FOUND, Answer, Answerer
+from planqa.rag.chat_models import MAX_ANSWER_TOKENS, make_chat_model, require_config
 from planqa.rag.citations import VerifiedReply, split_statements, strip_reasoning, verify_reply
+from planqa.rag.deadlines import call_with_deadline, failure_reason, stream_with_deadline
 from planqa.rag.prompts import build_messages
 from planqa.rag.question import QuestionAnalysis
 
@@ -52,137 +54,6 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import BaseMessage
 
-#: A cap on generated tokens: answers are ≤ 3 sentences, and a looping small model must stop.
-MAX_ANSWER_TOKENS = 384
-
-_CONFIG_HELP = (
-    "set PLANQA_LLM_PROVIDER=openai (any OpenAI-compatible server: vLLM, DeepSeek, "
-    "Qwen/DashScope, llama.cpp) or PLANQA_LLM_PROVIDER=ollama, PLANQA_LLM_MODEL=<model name>, "
-    "PLANQA_LLM_BASE_URL=<server URL, e.g. http://127.0.0.1:8012/v1> and, if the server needs "
-    "a key, PLANQA_LLM_API_KEY_ENV=<name of the environment variable that holds it> "
-    "(or the same keys, lower-case without the prefix, in planqa.toml)"
-)
-
-T = TypeVar("T")
-
-
-def _require_config(settings: Settings) -> None:
-    """Fail before any question is asked, with the exact settings that are missing."""
-    if settings.llm_provider is None:
-        raise InputError(f"LLM answering is not configured: {_CONFIG_HELP}")
-    if not settings.llm_model:
-        raise InputError(
-            f"PLANQA_LLM_PROVIDER is {settings.llm_provider!r} but PLANQA_LLM_MODEL is not set; "
-            f"{_CONFIG_HELP}"
-        )
-    if (
-        settings.llm_provider == "openai"
-        and not settings.llm_base_url
-        and not os.environ.get(settings.llm_api_key_env)
-    ):
-        raise InputError(
-            "PLANQA_LLM_BASE_URL is not set, so the OpenAI API itself would be used, but the "
-            f"environment variable {settings.llm_api_key_env} (PLANQA_LLM_API_KEY_ENV) holds no "
-            "key; set PLANQA_LLM_BASE_URL to your server (e.g. http://127.0.0.1:8012/v1) or "
-            f"export {settings.llm_api_key_env}"
-        )
-
-
-def make_chat_model(settings: Settings) -> BaseChatModel:
-    """The configured chat model. Imports lazily: extraction-only runs never load the SDKs.
-
-    "openai" covers every OpenAI-compatible server (vLLM, DeepSeek, DashScope, llama.cpp); a
-    local server needs no key, so a placeholder is sent when the key variable is unset.
-    """
-    _require_config(settings)
-    assert settings.llm_model is not None  # checked above; narrows the type
-    if settings.llm_provider == "openai":
-        from langchain_openai import ChatOpenAI
-
-        return ChatOpenAI(
-            model=settings.llm_model,
-            base_url=settings.llm_base_url,
-            api_key=os.environ.get(settings.llm_api_key_env) or "not-needed",
-            timeout=settings.llm_timeout_s,
-            temperature=settings.llm_temperature,
-            max_retries=1,
-            max_tokens=MAX_ANSWER_TOKENS,
-        )
-    from langchain_ollama import ChatOllama
-
-    return ChatOllama(
-        model=settings.llm_model,
-        base_url=settings.llm_base_url,
-        temperature=settings.llm_temperature,
-        num_predict=MAX_ANSWER_TOKENS,
-        client_kwargs={"timeout": settings.llm_timeout_s},
-    )
-
-
-# --------------------------------------------------------------------------- deadlines
-
-
-def _call_with_deadline(fn: Callable[[], T], timeout_s: float) -> T:
-    """Run ``fn`` in a daemon thread and give up after ``timeout_s``.
-
-    The HTTP clients have their own timeouts, but those bound each read, not the whole call (a
-    server trickling tokens never trips them) and a custom chat model may have none; the user
-    waits for the whole call, so that is what the deadline bounds. An abandoned call finishes in
-    the background; being a daemon thread it never keeps the process alive.
-    """
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            outcome["value"] = fn()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="planqa-llm-call", daemon=True).start()
-    if not done.wait(timeout_s):
-        raise TimeoutError(f"no reply within {timeout_s:g} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-def _stream_with_deadline(chunks: Callable[[], Iterator[T]], timeout_s: float) -> Iterator[T]:
-    """Like :func:`_call_with_deadline` for a stream: the whole stream must end in time."""
-    items: queue.Queue[tuple[str, Any]] = queue.Queue()
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            for item in chunks():
-                if stop.is_set():
-                    return
-                items.put(("item", item))
-            items.put(("end", None))
-        except BaseException as exc:
-            items.put(("error", exc))
-
-    threading.Thread(target=run, name="planqa-llm-stream", daemon=True).start()
-    deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                if remaining <= 0:
-                    raise queue.Empty
-                kind, value = items.get(timeout=remaining)
-            except queue.Empty:
-                raise TimeoutError(f"the reply did not finish within {timeout_s:g} s") from None
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-
 
 def _content_text(message: Any) -> str:
     """Text of a message or chunk whose content may be a string or a list of content blocks."""
@@ -191,16 +62,6 @@ def _content_text(message: Any) -> str:
         return str(text)
     content = getattr(message, "content", message)
     return content if isinstance(content, str) else str(content)
-
-
-def _failure_reason(exc: BaseException, timeout_s: float) -> str:
-    if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
-        return f"超过 {timeout_s:g} 秒未完成"
-    detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-
-
-# --------------------------------------------------------------------------- the answerer
 
 
 class LLMAnswerer:
@@ -221,7 +82,7 @@ class LLMAnswerer:
         fallback: Answerer,
     ) -> None:
         if chat_model is None:
-            _require_config(settings)
+            require_config(settings)
         self.settings = settings
         self.fallback = fallback
         self._chat_model = chat_model
@@ -262,7 +123,7 @@ class LLMAnswerer:
         started = time.perf_counter()
         try:
             model = self.chat_model
-            reply = _call_with_deadline(lambda: model.invoke(messages), self.settings.llm_timeout_s)
+            reply = call_with_deadline(lambda: model.invoke(messages), self.settings.llm_timeout_s)
         except InputError:
             raise
         except Exception as exc:
@@ -354,7 +215,7 @@ class LLMAnswerer:
     def _failed(
         self, question: QuestionAnalysis, hits: Sequence[Hit], exc: BaseException
     ) -> Answer:
-        reason = _failure_reason(exc, self.settings.llm_timeout_s)
+        reason = failure_reason(exc, self.settings.llm_timeout_s)
         info = {"model": self.model_name(), "error": f"{type(exc).__name__}: {exc}"}
         return self._fallback(question, hits, f"LLM 调用失败（{reason}），已改用抽取式回答", info)
 
@@ -422,7 +283,7 @@ class AnswerStream:
         parts: list[str] = []
         try:
             model = answerer.chat_model
-            for chunk in _stream_with_deadline(
+            for chunk in stream_with_deadline(
                 lambda: model.stream(messages), answerer.settings.llm_timeout_s
             ):
                 delta = _content_text(chunk)

@@ -21,7 +21,9 @@ from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
 from planqa.index.search import Hit
 from planqa.rag.answer import NOT_FOUND
-from planqa.rag.llm import LLMAnswerer, make_chat_model, split_statements, verify_reply
+from planqa.rag.chat_models import make_chat_model
+from planqa.rag.citations import split_statements, verify_reply
+from planqa.rag.llm import LLMAnswerer
 from planqa.rag.prompts import PASSAGES_CLOSE, PASSAGES_OPEN, build_messages
 from planqa.rag.question import QuestionAnalysis
 

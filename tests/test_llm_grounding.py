@@ -18,8 +18,9 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from planqa.corpus.settings import Settings
 from planqa.index.search import Hit
 from planqa.rag.answer import NOT_FOUND
+from planqa.rag.citations import verify_reply
 from planqa.rag.grounding import chinese_number, missing_figures
-from planqa.rag.llm import LLMAnswerer, verify_reply
+from planqa.rag.llm import LLMAnswerer
 from planqa.rag.question import QuestionAnalysis
 
 PASSAGES = [

@@ -44,6 +44,17 @@ def test_document_filter(searcher: HybridSearcher) -> None:
     assert hits and all(h.chunk.doc == "001_609138391ce5f9ab.txt" for h in hits)
 
 
+def test_an_analysed_query_searches_like_its_text(searcher: HybridSearcher) -> None:
+    """Search reads a SearchQuery's text and regions as they are: same hits as plain text."""
+    question = "到2025年，南通開發區和海州区谁计划拥有的高新技术企业更多？"
+    query = searcher.analyse_query(question)
+    assert query.text == question.replace("開發區", "开发区")
+    assert query.regions == ("南通市经济技术开发区", "连云港市海州区")
+    for mode in ("hybrid", "bm25"):
+        expected = [h.chunk.id for h in searcher.search(question, 8, mode=mode)]
+        assert [h.chunk.id for h in searcher.search(query, 8, mode=mode)] == expected
+
+
 def test_a_k_over_the_chunk_count_returns_every_chunk(searcher: HybridSearcher) -> None:
     hits = searcher.search("规划", 10**6, mode="dense")
     assert len(hits) == len(searcher.contents.chunks)
