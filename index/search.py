@@ -90,6 +90,12 @@ def interleave(rankings: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
 
 
 class HybridSearcher:
+    """Search over one loaded index version: its chunks, vectors, BM25 and region names.
+
+    Built once per index and reused for every query, because opening maps the index and builds
+    the per-document and per-region row maps that filters and remote vector stores need.
+    """
+
     def __init__(self, settings: Settings, contents: IndexContents, embedder: Embedder) -> None:
         self.settings = settings
         self.contents = contents
@@ -134,6 +140,7 @@ class HybridSearcher:
         return self.contents.documents
 
     def regions(self) -> list[str]:
+        """Canonical region names of the indexed documents, sorted (for choices and errors)."""
         return self.region_names.regions()
 
     def documents_for_region(self, region: str) -> list[str]:

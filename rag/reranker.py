@@ -56,6 +56,8 @@ class CrossEncoderReranker:
             ) from exc
 
     def rerank(self, query: str, hits: list[Hit], k: int) -> list[Hit]:
+        """The top ``k`` of ``hits`` by the model's score; ties keep search's order, so the
+        result is deterministic."""
         if not hits:
             return []
         scores = self.model.predict(
@@ -68,4 +70,5 @@ class CrossEncoderReranker:
 
 
 def make_reranker(settings: Settings) -> CrossEncoderReranker | None:
+    """The configured reranker, or None: without ``reranker_model`` search's order stands."""
     return CrossEncoderReranker(settings) if settings.reranker_model else None
