@@ -205,7 +205,7 @@ class ExtractiveAnswerer:
         )
         indicator += initialisms(question.text, question.keywords, indicator)
         # A which-region question wants a region, not a figure, whatever number words it holds.
-        asks_figure = question.asks_number and not question.asks_region
+        asks_figure = question.asks_number and not (question.asks_region or question.asks_year)
         kept, near_misses = self._keep_to_constraints(
             question, hits, sentences, indicator if asks_figure else ()
         )

@@ -38,16 +38,20 @@ _COUNTED = re.compile(
 #: Words for which one unit stands: a person is counted as 人, 位 or 名 alike.
 _SAME_COUNT = ("人", "位", "名")
 _ASKS_AMOUNT = re.compile(r"多少|多大|几")
+#: "哪一年/何时…实现": the answer is a year (「到2050年，乡村全面振兴」), not an amount.
+_ASKS_YEAR = re.compile(r"哪一?年|何年|何时|什么时候|什么时间|哪个年份")
 _ASKS_SHARE = re.compile(r"比例|比重|占比|百分之|百分点|率")
 _ASKS_AREA = re.compile(r"面积|平方公里|平方米|亩|公顷")
 SHARE_UNITS = ("%", "％", "百分点")
+YEAR_UNITS = ("年",)
 AREA_UNITS = ("平方公里", "平方米", "万亩", "亩", "公顷")
 #: Tokens that shape a question but never appear in its answer.
 QUESTION_WORDS = frozenset(
     """哪个 哪些 哪里 哪边 哪 个 些 什么 多少 几 是否 如何 怎样 怎么 谁
     吗 呢 么 请问 提出 计划 规划 地区 地方 要 的 了 是 在 有 和 与
     及 都 到 中 里 为 对 把 被 将 会 能 该 其 它 那 这 哪一类 一类
-    类 相比 比较 更 更高 更多 分别 共同 两个 两 出现 材料 提法 期间
+    类 相比 比较 更 更高 更多 分别 共同 两个 两 出现 材料 提法 期间 哪一年 哪年 一年
+    何时 什么时候 时间节点
     是多少 多少家 多少个 开发区 开发 高新区 全区 今年 多大 多 大""".split()
 )
 #: A follow-up leans on the previous turn: pronouns, or a bare "…呢？".
@@ -70,6 +74,11 @@ class QuestionAnalysis:
     answer_units: tuple[str, ...] = ()
     #: The years and places an answer must keep to (see rag.constraints).
     constraints: Constraints = field(default_factory=Constraints)
+
+    @property
+    def asks_year(self) -> bool:
+        """The answer is a year: its sentence states one, and no indicator figure is sought."""
+        return self.answer_units == YEAR_UNITS
 
     @property
     def query(self) -> SearchQuery:
@@ -133,9 +142,11 @@ def answer_units(question: str) -> tuple[str, ...]:
 
     >>> answer_units("请来了几位诺奖获得者？"), answer_units("多大比例的幼儿园由政府举办？")
     (('人', '位', '名'), ('%', '％', '百分点'))
-    >>> answer_units("实际利用外资累计多少？")
-    ()
+    >>> answer_units("实际利用外资累计多少？"), answer_units("乡村全面振兴在哪一年实现？")
+    ((), ('年',))
     """
+    if _ASKS_YEAR.search(question):
+        return YEAR_UNITS
     counted = _COUNTED.search(question)
     if counted:
         unit = counted.group(1) or counted.group(2)

@@ -306,3 +306,21 @@ def test_a_compound_name_finds_its_initialism() -> None:
     assert "高企" in short
     assert number_beside("确保新增高企25家、保有量突破80家", short, ("家",))
     assert initialisms(question, ("认定", "高新技术", "企业"), ("认定",)) == ()
+
+
+def test_a_when_question_is_answered_by_a_sentence_that_states_a_year() -> None:
+    from planqa.rag.indicators import number_fit
+    from planqa.rag.question import YEAR_UNITS, answer_units
+
+    assert answer_units("乡村全面振兴在哪一年实现？") == YEAR_UNITS
+    assert answer_units("什么时候基本实现现代化？") == YEAR_UNITS
+    assert number_fit("到2050年，乡村全面振兴，农业强、农村美、农民富全面实现。", YEAR_UNITS) == 2
+    # 「两个一百年」 and 「五年」 are no year.
+    assert number_fit("是实现“两个一百年”奋斗目标的必然要求", YEAR_UNITS) == 0
+    assert number_fit("用五年时间基本建成", YEAR_UNITS) == 0
+
+
+def test_a_when_question_quotes_the_year_not_the_framing(pipeline: Pipeline) -> None:
+    answer = pipeline.ask("湖南省什么时候基本建成现代化产业体系？")
+    assert not answer.abstained, answer.answer
+    assert "到2030年" in answer.answer
