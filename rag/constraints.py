@@ -53,7 +53,8 @@ _SUBJECT_PREFIX = re.compile(r"(?:请问|在|(?:19|20)\d{2}\s*年|今年|明年|
 _WHOLE_PERIOD = re.compile(r"期间|时期|累计|总计|五年")
 #: A title's bracketed tail (「（2016—2020年）」, 「（2022年更新）」) is not its kind word.
 _TITLE_TAIL = re.compile(r"[（(][^）)]*[）)]\s*$")
-#: A run of a title this long names the document when no other title contains it.
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+#: A run of a title with this many Han characters names the document when no other title has it.
 MIN_TITLE_RUN_CHARS = 4
 
 
@@ -170,8 +171,8 @@ def question_constraints(
 
 
 def documents_named(text: str, documents: list[DocumentMeta]) -> list[DocumentMeta]:
-    """The documents ``text`` names by title: a run of at least four characters of the
-    title, no other title's, right before the title's kind word (「乡村振兴战略意见」,
+    """The documents ``text`` names by title: a run of the title with at least four Han
+    characters, no other title's, right before the title's kind word (「乡村振兴战略意见」,
     「关于实施乡村振兴战略的意见」 → the 意见). Runs every title shares (政府工作, 五年规划) name
     no document in particular; a place is left to the region constraint."""
     titles = {meta.file: _TITLE_TAIL.sub("", meta.title).strip() for meta in documents}
@@ -187,7 +188,8 @@ def documents_named(text: str, documents: list[DocumentMeta]) -> list[DocumentMe
             run = _longest_suffix_in(before, title[:-2])
             # The place in a title is the region constraint's business (「江阴高新区规划」).
             bare = re.sub("|".join(map(re.escape, meta.region_names)) or "^$", "", run)
-            if len(bare) >= MIN_TITLE_RUN_CHARS and not any(run in other for other in others):
+            named_by_words = len(_HAN.findall(bare)) >= MIN_TITLE_RUN_CHARS  # not by a year
+            if named_by_words and not any(run in other for other in others):
                 named.append(meta)
                 break
     return named

@@ -324,3 +324,9 @@ def test_a_when_question_quotes_the_year_not_the_framing(pipeline: Pipeline) -> 
     answer = pipeline.ask("湖南省什么时候基本建成现代化产业体系？")
     assert not answer.abstained, answer.answer
     assert "到2030年" in answer.answer
+
+
+def test_a_year_before_a_kind_word_names_no_document() -> None:
+    plan = DocumentMeta("plan.txt", "某开发区", "某开发区2022年度工作计划")
+    report = DocumentMeta("report.txt", "湖南省", "2026年湖南省政府工作报告")
+    assert question_constraints("2022年计划新建几所中小学？", (), [plan, report]).documents == ()
