@@ -92,3 +92,10 @@ class Answerer(Protocol):
     mode: str
 
     def answer(self, question: QuestionAnalysis, hits: list[Hit]) -> Answer: ...
+
+
+class ScopedAnswerer(Answerer, Protocol):
+    """An answerer that also says which passages keep to the question's hard constraints: the
+    LLM answerer's fallback, whose check decides what the model may read."""
+
+    def passages_in_scope(self, question: QuestionAnalysis, hits: list[Hit]) -> list[Hit]: ...

@@ -15,31 +15,24 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from planqa.corpus.chunking import split_sentences
-from planqa.corpus.documents import Document, DocumentMeta
 from planqa.corpus.settings import Settings
-from planqa.corpus.tables import header_of_row, labelled_table_row
+from planqa.corpus.tables import labelled_table_row
 from planqa.index.search import Hit, HybridSearcher
 from planqa.index.text_tokenizer import normalise_text
 from planqa.rag.answer import NOT_FOUND, Answer, Citation
 from planqa.rag.arithmetic import Figure, difference_line, figure_beside
 from planqa.rag.constraints import (
-    SentenceContext,
-    failed_constraints,
     is_heading_line,
     refusal_subject,
-    stated_years,
 )
 from planqa.rag.indicators import (
-    indicator_words,
-    initialisms,
-    number_beside,
     number_fit,
-    unseen_words,
     written_number_fit,
 )
+from planqa.rag.keeping import ConstraintKeeper, ScoredSentence
 from planqa.rag.lists import members_after
 from planqa.rag.question import QuestionAnalysis
 
@@ -60,18 +53,6 @@ _CLAUSE_END = re.compile(r"[，,、：:]")
 _SPACES = re.compile(r"\s+")
 
 
-@dataclass(frozen=True)
-class ScoredSentence:
-    score: float
-    coverage: float
-    hit_rank: int
-    start: int
-    end: int
-    covered: frozenset[str]
-    #: States a number in the unit the question asks for (几位 → 5名).
-    typed: bool = False
-
-
 class ExtractiveAnswerer:
     mode = "extractive"
 
@@ -83,7 +64,7 @@ class ExtractiveAnswerer:
             if settings.abstain_threshold is not None
             else DEFAULT_ABSTAIN_THRESHOLD
         )
-        self._years_by_document: dict[str, frozenset[int]] = {}
+        self.keeper = ConstraintKeeper(searcher)
         self._unseen_weight = math.log(1 + len(searcher.contents.chunks) + 0.5)
 
     # ------------------------------------------------------------------ scoring
@@ -186,6 +167,17 @@ class ExtractiveAnswerer:
         return best
 
     # ------------------------------------------------------------------ answering
+    def passages_in_scope(self, question: QuestionAnalysis, hits: list[Hit]) -> list[Hit]:
+        """The hits with a sentence that keeps to the question's years, places and named
+        document (rag.constraints): what an LLM may read, so that it is never handed only
+        another year's, region's or document's figures to choose from."""
+        if question.constraints.empty:
+            return list(hits)
+        sentences = self.score_sentences(question, hits)
+        kept, _ = self.keeper.split(question, hits, sentences, check_indicator=False)
+        ranks = {sentence.hit_rank for sentence in kept}
+        return [hit for rank, hit in enumerate(hits) if rank in ranks]
+
     def answer(self, question: QuestionAnalysis, hits: list[Hit]) -> Answer:
         hits = hits[: self.settings.answer_passages]
         sentences = self.score_sentences(question, hits)
@@ -200,15 +192,8 @@ class ExtractiveAnswerer:
             # table row in another unit) does not answer "几所/多大比例", however many words
             # it shares with the question.
             sentences = [s for s in sentences if s.typed]
-        indicator = indicator_words(
-            question.keywords, self.searcher.contents.bm25.idf, question.answer_units
-        )
-        indicator += initialisms(question.text, question.keywords, indicator)
-        # A which-region question wants a region, not a figure, whatever number words it holds.
-        asks_figure = question.asks_number and not (question.asks_region or question.asks_year)
-        kept, near_misses = self._keep_to_constraints(
-            question, hits, sentences, indicator if asks_figure else ()
-        )
+        indicator = self.keeper.indicator(question)
+        kept, near_misses = self.keeper.split(question, hits, sentences)
         if not kept or max(s.coverage for s in kept) < self.threshold:
             if near_misses:
                 return self._near_miss_refusal(question, hits, near_misses, confidence, details)
@@ -263,61 +248,12 @@ class ExtractiveAnswerer:
             details=details,
         )
 
-    def _keep_to_constraints(
-        self,
-        question: QuestionAnalysis,
-        hits: list[Hit],
-        sentences: list[ScoredSentence],
-        specific: tuple[str, ...],
-    ) -> tuple[list[ScoredSentence], list[tuple[ScoredSentence, tuple[str, ...]]]]:
-        """Split candidates into those that keep to the question's years, places and indicator
-        and the near misses (with the constraints each breaks: region, year, indicator), both
-        best first. The indicator check applies to "how many/much" questions: the number must
-        stand in a clause with one of the ``specific`` indicator words (rag.indicators)."""
-        constraints = question.constraints
-        kept, near_misses = [], []
-        idf = self.searcher.contents.bm25.idf
-        unseen = unseen_words(question.keywords, idf) if specific else ()
-        for sentence in sentences:
-            if specific:
-                chunk = hits[sentence.hit_rank].chunk
-                text = chunk.text[sentence.start - chunk.start : sentence.end - chunk.start]
-                if not number_beside(text, specific, question.answer_units, unseen):
-                    near_misses.append((sentence, ("indicator",)))
-                    continue
-            if constraints.empty:
-                kept.append(sentence)
-                continue
-            chunk = hits[sentence.hit_rank].chunk
-            document = self.searcher.documents.get(chunk.doc)
-            meta = document.meta if document else DocumentMeta(chunk.doc, chunk.region, chunk.title)
-            context = SentenceContext.of(
-                chunk, sentence.start, sentence.end, meta, self._document_years(document)
-            )
-            header = header_of_row(document.text, sentence.start) if document else None
-            if header is not None:  # a table row's figures are for its header's years
-                context = replace(context, paragraph_lead=header.line)
-            failed = failed_constraints(constraints, context)
-            if failed:
-                near_misses.append((sentence, failed))
-            else:
-                kept.append(sentence)
-        return kept, near_misses
-
     def _quote(self, hit: Hit, text: str, start: int) -> str:
         """What an answer line shows of ``text`` (at document offset ``start``): one readable
         line, a table row read with its header (corpus.tables); the citation keeps the span."""
         document = self.searcher.documents.get(hit.chunk.doc)
         row = document and labelled_table_row(document.text, start, start + len(text))
         return row or _display(text)
-
-    def _document_years(self, document: Document | None) -> frozenset[int] | None:
-        """The years a document speaks of anywhere, computed once per document."""
-        if document is None:
-            return None
-        if document.name not in self._years_by_document:
-            self._years_by_document[document.name] = frozenset(stated_years(document.text))
-        return self._years_by_document[document.name]
 
     def _near_miss_refusal(
         self,

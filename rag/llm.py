@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
 from planqa.index.search import Hit
-from planqa.rag.answer import NOT_FOUND, Answer, Answerer
+from planqa.rag.answer import NOT_FOUND, Answer, ScopedAnswerer
 from planqa.rag.chat_models import MAX_ANSWER_TOKENS, make_chat_model, require_config
 from planqa.rag.citations import VerifiedReply, split_statements, strip_reasoning, verify_reply
 from planqa.rag.deadlines import call_with_deadline, failure_reason, stream_with_deadline
@@ -79,7 +79,7 @@ class LLMAnswerer:
         settings: Settings,
         chat_model: BaseChatModel | None = None,
         *,
-        fallback: Answerer,
+        fallback: ScopedAnswerer,
     ) -> None:
         if chat_model is None:
             require_config(settings)
@@ -101,15 +101,11 @@ class LLMAnswerer:
         return str(name or self.settings.llm_model or type(model).__name__)
 
     def passages(self, hits: Sequence[Hit], question: QuestionAnalysis | None = None) -> list[Hit]:
-        """The passages the model reads: the top ``answer_passages`` of the ranking — of the
-        named regions' documents only when the question names regions (another region's figure
-        is no answer), none when it is about a place no document covers (rag.constraints)."""
-        constraints = question.constraints if question is not None else None
-        if constraints is not None and constraints.missing_places:
-            return []
-        if constraints is not None and constraints.regions:
-            named = [hit for hit in hits if hit.chunk.region in constraints.regions]
-            hits = named or hits
+        """The passages the model reads: the top ``answer_passages`` of those with a sentence
+        that keeps to the question's years, named regions and named document (another year's
+        or region's figure is no answer); none for a place no document covers (rag.constraints)."""
+        if question is not None:
+            hits = self.fallback.passages_in_scope(question, list(hits))
         return list(hits[: self.settings.answer_passages])
 
     def messages(self, question: QuestionAnalysis, hits: Sequence[Hit]) -> list[BaseMessage]:
@@ -198,19 +194,21 @@ class LLMAnswerer:
         )
 
     def _no_passages(self, question: QuestionAnalysis, hits: Sequence[Hit]) -> Answer:
-        """Nothing to read: refusing needs no model call. A place no document covers gets the
-        extractive refusal, which names the place and cites what the documents hold instead."""
-        if question.constraints.missing_places:
-            return self.fallback.answer(question, list(hits))
-        return Answer(
-            question=question.text,
-            answer=NOT_FOUND,
-            abstained=True,
-            citations=(),
-            retrieved=tuple(hits),
-            mode=self.mode,
-            details={"llm": {"skipped": "no passages"}},
-        )
+        """Nothing in scope to read: refusing needs no model call. The extractive refusal names
+        what is missing (a place, a year, a document) and cites what the documents hold."""
+        if not hits:
+            return Answer(
+                question=question.text,
+                answer=NOT_FOUND,
+                abstained=True,
+                citations=(),
+                retrieved=(),
+                mode=self.mode,
+                details={"llm": {"skipped": "no passages"}},
+            )
+        answer = self.fallback.answer(question, list(hits))
+        skipped = {"llm": {"skipped": "no passage in scope"}}
+        return replace(answer, details={**answer.details, **skipped})
 
     def _failed(
         self, question: QuestionAnalysis, hits: Sequence[Hit], exc: BaseException

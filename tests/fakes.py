@@ -16,6 +16,9 @@ class FakeExtractive:
     def __init__(self) -> None:
         self.calls = 0
 
+    def passages_in_scope(self, question: QuestionAnalysis, hits: list[Hit]) -> list[Hit]:
+        return list(hits)
+
     def answer(self, question: QuestionAnalysis, hits: list[Hit]) -> Answer:
         self.calls += 1
         return Answer(

@@ -330,3 +330,19 @@ def test_a_year_before_a_kind_word_names_no_document() -> None:
     plan = DocumentMeta("plan.txt", "某开发区", "某开发区2022年度工作计划")
     report = DocumentMeta("report.txt", "湖南省", "2026年湖南省政府工作报告")
     assert question_constraints("2022年计划新建几所中小学？", (), [plan, report]).documents == ()
+
+
+def test_the_llm_reads_only_passages_of_the_year_asked(pipeline: Pipeline) -> None:
+    """A question about 2018 in a corpus without it never reaches the model: the refusal names
+    the year and cites what there is; a question about a year present reads its passages."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    model = FakeListChatModel(responses=["地区生产总值增长5.5%左右[1]。"])
+    llm = Pipeline(pipeline.settings, pipeline.searcher, model)
+    refused = llm.ask("湖南省2018年地区生产总值增长了多少？", mode="llm")
+    assert refused.abstained and "2018年" in refused.answer
+    assert refused.details["llm"] == {"skipped": "no passage in scope"}
+    assert model.i == 0
+    analysis, hits = llm.prepare("湖南省今年地区生产总值增长目标是多少？")
+    passages = llm.answerer("llm").passages(hits, analysis)
+    assert passages and all("2026年工作安排" in p.chunk.chapter for p in passages)
