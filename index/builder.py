@@ -15,41 +15,44 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tqdm import tqdm
-
-from planqa.corpus.chunking import CHUNKER_VERSION, Chunk, chunk_document
 from planqa.corpus.documents import Document
 from planqa.corpus.errors import DocumentError, IndexStoreError
 from planqa.corpus.loader import LoadProblem, load_corpus
 from planqa.corpus.settings import Settings
 from planqa.index.bm25 import BM25Index
-from planqa.index.embedder import Embedder, make_embedder, passage_backend_of
-from planqa.index.embedding_cache import open_embedding_cache
-from planqa.index.jieba_dictionary import prepare_query_dictionary
-from planqa.index.store import (
-    FORMAT_VERSION,
-    IndexStore,
-    StoredVersion,
-    catalogue_entry,
-    document_meta,
-    planqa_version,
+from planqa.index.build_plan import Changes, Rows, chunk_documents, compare, plan_rows
+from planqa.index.build_vectors import update_vectors
+from planqa.index.embedder import Embedder, make_embedder
+from planqa.index.indexed_text import (
+    INDEXED_TEXT_VERSION,
+    embedding_text,
+    lexical_text,
+    vector_record,
 )
-from planqa.index.text_tokenizer import ChineseTokenizer
-from planqa.index.traditional import to_simplified
-from planqa.index.vectorstore import (
-    FaissVectorStore,
-    VectorRecord,
-    VectorStore,
-    index_params_for,
-    new_vector_store,
-)
+from planqa.index.manifest import Fingerprint, Manifest, check_compatible, settings_fingerprint
+from planqa.index.store import IndexStore, StoredVersion
+from planqa.index.vectorstore import VectorStore
+
+#: Names callers import from here although they live in the modules of their step.
+__all__ = [
+    "INDEXED_TEXT_VERSION",
+    "BuildReport",
+    "add_documents",
+    "build_from_documents",
+    "build_index",
+    "check_compatible",
+    "chunk_documents",
+    "embedding_text",
+    "lexical_text",
+    "settings_fingerprint",
+    "vector_record",
+]
 
 
 @dataclass
@@ -72,84 +75,6 @@ class BuildReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-#: Bumped whenever embedding_text or lexical_text change, so old indexes are rebuilt, not misread.
-INDEXED_TEXT_VERSION = "context-3-t2s"
-
-
-def embedding_text(chunk: Chunk) -> str:
-    """What the model sees: the chunk with a reader's context (region, plan, chapter), in
-    simplified characters like the queries (see index.traditional), so 繁体 documents and
-    questions meet simplified ones in the same vector space."""
-    return to_simplified(f"{chunk.region}《{chunk.title}》{chunk.chapter}\n{chunk.text}")
-
-
-def lexical_text(chunk: Chunk) -> str:
-    """What BM25 sees: headings count as words of their chunk, so a chapter title can match.
-
-    The region name is left out on purpose: repeated in every chunk of a document it would make
-    any query containing 南通 or 开发区 favour that whole document; regions named in a query are
-    handled by region-aware fusion instead.
-    """
-    return f"{chunk.chapter}\n{chunk.text}"
-
-
-def region_vocabulary(catalogue: list[dict[str, Any]]) -> list[str]:
-    """Region names and aliases of the catalogued documents (their ``meta.region_names``)."""
-    return sorted(
-        {name for entry in catalogue for name in (entry["region"], *entry["aliases"]) if name}
-    )
-
-
-def settings_fingerprint(settings: Settings, embedder: Embedder) -> dict[str, Any]:
-    """The settings an index depends on; any difference makes an existing index unusable."""
-    return {
-        "embedding": {"model": settings.embedding_model, "model_id": embedder.model_id},
-        "chunking": {
-            "chunker": CHUNKER_VERSION,
-            "indexed_text": INDEXED_TEXT_VERSION,
-            "max_chars": settings.chunk_max_chars,
-            "overlap_chars": settings.chunk_overlap_chars,
-        },
-        "vectors": {"backend": settings.vector_backend},
-    }
-
-
-def check_compatible(manifest: dict[str, Any], settings: Settings, embedder: Embedder) -> None:
-    """Refuse an index built with another model, prompts or chunking, naming both ways out."""
-    expected = settings_fingerprint(settings, embedder)
-    for section, wanted in expected.items():
-        found = manifest.get(section, {})
-        for key, value in wanted.items():
-            if found.get(key) != value:
-                hint = ""
-                built = passage_backend_of(str(found.get("model_id")), embedder.model_id)
-                if section == "embedding" and built is not None:  # other passage vectors only
-                    hint = f", or set PLANQA_PASSAGE_BACKEND={built!r} to use it as built"
-                elif section == "embedding":
-                    hint = (
-                        f", or set PLANQA_EMBEDDING_MODEL={found.get('model')!r} to use it as built"
-                    )
-                elif section == "vectors":
-                    hint = f", or set PLANQA_VECTOR_BACKEND={found.get(key)!r} to use it as built"
-                raise IndexStoreError(
-                    f"the index was built with {section}.{key}={found.get(key)!r} but the current "
-                    f"configuration has {value!r}; rebuild it with `planqa index --rebuild`{hint}"
-                )
-
-
-def chunk_documents(documents: list[Document], settings: Settings) -> list[Chunk]:
-    chunks: list[Chunk] = []
-    for document in documents:
-        chunks.extend(
-            chunk_document(
-                document,
-                max_chars=settings.chunk_max_chars,
-                overlap_chars=settings.chunk_overlap_chars,
-            )
-        )
-    return chunks
 
 
 def build_index(
@@ -249,138 +174,68 @@ def _build_locked(
     problems: list[LoadProblem] | None,
     started: float | None,
 ) -> BuildReport:
+    """The build, step by step, each step timed into ``report.stages``."""
     started = time.perf_counter() if started is None else started
     embedder = embedder or make_embedder(settings, progress=progress)
     fingerprint = settings_fingerprint(settings, embedder)
     clock = time.perf_counter()
-    rebuilt_because = ""
-    if add:
-        previous: StoredVersion | None = store.load_for_update(settings)
-        check_compatible(previous.manifest, settings, embedder)
-    else:
-        previous, rebuilt_because = _previous_version(store, settings, embedder, rebuild)
-        if rebuilt_because and progress:
-            print(f"planqa: building the index anew: {rebuilt_because}", file=sys.stderr)
+    previous, rebuilt_because = _open_previous(store, settings, embedder, rebuild, add, progress)
     load_seconds = time.perf_counter() - clock
-    old_docs = {} if previous is None else previous.documents
-    incoming = {d.name: d for d in documents}
-    old_hashes = {name: entry["sha256"] for name, entry in old_docs.items()}
-    new_hashes = {**(old_hashes if add else {}), **{n: d.sha256 for n, d in incoming.items()}}
-    report = BuildReport(
-        index_dir=str(store.directory),
-        documents=len(new_hashes),
-        chunks=0,
-        embedded=0,
-        reused=0,
-        seconds=0.0,
-        rebuilt_because=rebuilt_because,
-        stages={"load": load_seconds},
-        added=sorted(set(new_hashes) - set(old_hashes)),
-        changed=sorted(n for n in new_hashes if n in old_hashes and old_hashes[n] != new_hashes[n]),
-        removed=sorted(set(old_hashes) - set(new_hashes)),
-        problems=list(problems or []),
-    )
-    unchanged = {
-        name
-        for name, d in incoming.items()
-        if old_hashes.get(name) == d.sha256 and document_meta(old_docs[name]) == d.meta
-    }
-    if add:
-        unchanged |= old_docs.keys() - incoming.keys()
-    if previous is not None and unchanged == set(old_docs) == set(new_hashes):
-        report.up_to_date = True
-        store.tidy()
-        report.chunks = len(previous.chunk_ids)
-        report.seconds = time.perf_counter() - started
-        return report
-
-    clock = time.perf_counter()
-    # The new version's rows: the previous rows it keeps, in order, then new ones.
-    new_documents = [d for d in incoming.values() if d.name not in unchanged]
-    fresh = chunk_documents(new_documents, settings)
-    per_document = Counter(c.doc for c in fresh)
-    kept_documents = np.fromiter((n in unchanged for n in old_docs), bool, len(old_docs))
-    # Kept documents keep their entries: their chunks stay theirs even when rows move below.
-    catalogue = [entry for name, entry in old_docs.items() if name in unchanged]
-    catalogue += [catalogue_entry(d, per_document[d.name]) for d in new_documents]
-    old_chunk_docs = [] if previous is None else previous.chunk_docs
-    keep = np.fromiter((d in unchanged for d in old_chunk_docs), bool, len(old_chunk_docs))
-    tokenizer = ChineseTokenizer(region_vocabulary(catalogue))
-    prepare_query_dictionary(settings.cache_dir)
-    if previous is not None:
-        # New or dropped region words re-segment only the chunks that contain them: those
-        # move to the end with the fresh ones (their vectors are reused, not re-embedded).
-        old_words = set(previous.manifest["tokenizer"]["user_words"])
-        changed_words = old_words ^ set(tokenizer.user_words)
-        if changed_words:
-            candidates = previous.chunks_mentioning(changed_words)
-            moved = _containing(candidates, keep, changed_words)
-            fresh = [candidates[row] for row in moved] + fresh
-            keep[moved] = False
-    kept_rows = np.flatnonzero(keep)
-    report.chunks = len(kept_rows) + len(fresh)
-    report.stages["chunk"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    vectors, report.embedded = _update_vectors(
-        settings, embedder, previous, keep, fresh, report.chunks, progress
-    )
-    report.reused = report.chunks - report.embedded
-    report.stages["embed_and_store"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    fresh_tokens = tokenizer.tokenize_many(lexical_text(c) for c in fresh)
-    if previous is not None:
-        bm25 = previous.bm25.kept(kept_rows).appended(fresh_tokens)
-    else:
-        bm25 = BM25Index.build(fresh_tokens)
-    report.stages["bm25"] = time.perf_counter() - clock
-
-    manifest = {
-        "format": FORMAT_VERSION,
-        "planqa_version": planqa_version(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        **fingerprint,
-        "dimension": embedder.dimension,
-        "tokenizer": {"signature": tokenizer.signature, "user_words": list(tokenizer.user_words)},
-        "vector_index": vectors.describe(),
-        "counts": {"documents": len(catalogue), "chunks": report.chunks},
-        "documents": catalogue,
-    }
-    clock = time.perf_counter()
-    store.write(
-        manifest,
-        vectors,
-        bm25,
-        documents=new_documents,
-        chunks=fresh,
-        previous=previous,
-        kept_documents=kept_documents,
-        kept_chunks=keep,
-    )
-    report.stages["write"] = time.perf_counter() - clock
-    if vectors.backend == "milvus":
-        vectors.drop_others(settings.milvus_collection)  # type: ignore[attr-defined]
+    changes = compare(previous, documents, add)
+    report = _new_report(store, changes, rebuilt_because, problems, load_seconds)
+    if previous is not None and changes.nothing:
+        return _up_to_date(store, previous, report, started)
+    with _stage(report, "chunk"):
+        rows = plan_rows(previous, changes, settings)
+        report.chunks = rows.total
+    with _stage(report, "embed_and_store"):
+        vectors, report.embedded = update_vectors(
+            settings, embedder, previous, rows.keep, rows.fresh, report.chunks, progress
+        )
+        report.reused = report.chunks - report.embedded
+    with _stage(report, "bm25"):
+        bm25 = _update_bm25(previous, rows)
+    manifest = _new_manifest(fingerprint, embedder, rows, vectors)
+    with _stage(report, "write"):
+        _write_version(store, manifest, vectors, bm25, previous, rows)
+    _drop_superseded_collections(vectors, settings)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _containing(candidates: dict[int, Chunk], keep: np.ndarray, words: set[str]) -> list[int]:
-    """The kept rows among ``candidates`` whose lexical text contains any of ``words``.
+@contextmanager
+def _stage(report: BuildReport, name: str) -> Iterator[None]:
+    """Time the ``with`` block into ``report.stages[name]`` (benchmarks read them)."""
+    clock = time.perf_counter()
+    yield
+    report.stages[name] = time.perf_counter() - clock
 
-    Normalising 100K chunks costs seconds, so the raw text is searched for the words as they
-    are (the store finds the candidates by a byte search of its rows). A word written
-    differently in an old chunk (traditional or full-width characters) is re-segmented only by
-    ``planqa index --rebuild``.
+
+def _open_previous(
+    store: IndexStore,
+    settings: Settings,
+    embedder: Embedder,
+    rebuild: bool,
+    add: bool,
+    progress: bool,
+) -> tuple[StoredVersion | None, str]:
+    """The version to update and, when there is none to reuse, why (for the report).
+
+    An update with ``add`` needs the current version (without its texts) and refuses an
+    incompatible one; a build reuses the current version when it can and otherwise says why it
+    builds anew.
     """
-    return [
-        row
-        for row, chunk in sorted(candidates.items())
-        if keep[row] and any(word in lexical_text(chunk) for word in words)
-    ]
+    if add:
+        previous = store.load_for_update(settings)
+        previous.manifest.check_compatible(settings, embedder)
+        return previous, ""
+    previous, rebuilt_because = _reusable_previous(store, settings, embedder, rebuild)
+    if rebuilt_because and progress:
+        print(f"planqa: building the index anew: {rebuilt_because}", file=sys.stderr)
+    return previous, rebuilt_because
 
 
-def _previous_version(
+def _reusable_previous(
     store: IndexStore, settings: Settings, embedder: Embedder, rebuild: bool
 ) -> tuple[StoredVersion | None, str]:
     """The current index when it can be reused, else None and why not: a damaged or
@@ -390,63 +245,90 @@ def _previous_version(
         return None, ""
     try:
         contents = store.load(settings=settings)
-        check_compatible(contents.manifest, settings, embedder)
+        contents.manifest.check_compatible(settings, embedder)
     except IndexStoreError as exc:
         return None, str(exc)
     return StoredVersion.of(contents), ""
 
 
-def vector_record(chunk: Chunk) -> VectorRecord:
-    return VectorRecord(chunk.id, chunk.doc, chunk.region, lexical_text(chunk))
+def _new_report(
+    store: IndexStore,
+    changes: Changes,
+    rebuilt_because: str,
+    problems: list[LoadProblem] | None,
+    load_seconds: float,
+) -> BuildReport:
+    return BuildReport(
+        index_dir=str(store.directory),
+        documents=len(changes.new_hashes),
+        chunks=0,
+        embedded=0,
+        reused=0,
+        seconds=0.0,
+        rebuilt_because=rebuilt_because,
+        stages={"load": load_seconds},
+        added=changes.added,
+        changed=changes.changed,
+        removed=changes.removed,
+        problems=list(problems or []),
+    )
 
 
-def _update_vectors(
-    settings: Settings,
-    embedder: Embedder,
+def _up_to_date(
+    store: IndexStore, previous: StoredVersion, report: BuildReport, started: float
+) -> BuildReport:
+    """Nothing changed: write nothing, only clear what an interrupted build left behind."""
+    report.up_to_date = True
+    store.tidy()
+    report.chunks = len(previous.chunk_ids)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _update_bm25(previous: StoredVersion | None, rows: Rows) -> BM25Index:
+    """The previous BM25 arrays without the dropped rows plus the fresh ones (merged, not
+    rebuilt; see index/bm25.py), or new ones."""
+    fresh_tokens = rows.tokenizer.tokenize_many(lexical_text(c) for c in rows.fresh)
+    if previous is not None:
+        return previous.bm25.kept(rows.kept_rows).appended(fresh_tokens)
+    return BM25Index.build(fresh_tokens)
+
+
+def _new_manifest(
+    fingerprint: Fingerprint, embedder: Embedder, rows: Rows, vectors: VectorStore
+) -> Manifest:
+    tokenizer = rows.tokenizer
+    return Manifest.new(
+        fingerprint,
+        dimension=embedder.dimension,
+        tokenizer={"signature": tokenizer.signature, "user_words": list(tokenizer.user_words)},
+        vector_index=vectors.describe(),
+        documents=rows.catalogue,
+        chunks=rows.total,
+    )
+
+
+def _write_version(
+    store: IndexStore,
+    manifest: Manifest,
+    vectors: VectorStore,
+    bm25: BM25Index,
     previous: StoredVersion | None,
-    keep: np.ndarray,
-    fresh: list[Chunk],
-    total: int,
-    progress: bool,
-) -> tuple[VectorStore, int]:
-    """The previous store minus the rows ``keep`` drops, plus ``fresh`` rows (reusing stored
-    vectors of chunk ids it already has); or a new store. Returns it and how many chunks were
-    embedded."""
-    fresh_vectors = np.zeros((len(fresh), embedder.dimension), dtype=np.float32)
-    todo = list(range(len(fresh)))
-    if previous is None:
-        vectors = new_vector_store(settings, embedder.dimension, total)
-    else:
-        vectors = previous.vectors
-        stored = set(previous.chunk_ids)
-        reusable = [i for i, c in enumerate(fresh) if c.id in stored]
-        if reusable:
-            fresh_vectors[reusable] = vectors.get_vectors([fresh[i].id for i in reusable])
-            todo = [i for i in todo if fresh[i].id not in stored]
-        vectors.delete([i for i, kept in zip(previous.chunk_ids, keep, strict=True) if not kept])
-    texts = {r: embedding_text(fresh[r]) for r in todo}
-    cache = open_embedding_cache(settings, embedder) if todo else None
-    if cache is not None:
-        cached = cache.lookup([texts[r] for r in todo])
-        for position, vector in cached.items():
-            fresh_vectors[todo[position]] = vector
-        todo = [r for position, r in enumerate(todo) if position not in cached]
-    batch = 64
-    with tqdm(
-        total=len(todo), desc="embedding chunks", unit="chunk", disable=not progress or not todo
-    ) as bar:
-        for start in range(0, len(todo), batch):
-            rows = todo[start : start + batch]
-            batch_texts = [texts[r] for r in rows]
-            fresh_vectors[rows] = embedder.embed_passages(batch_texts)
-            if cache is not None:  # batch by batch: a killed build keeps what it paid for
-                cache.store(batch_texts, fresh_vectors[rows])
-            bar.update(len(rows))
-    if cache is not None:
-        cache.close()
-    vectors.add([vector_record(c) for c in fresh], fresh_vectors)
-    if isinstance(vectors, FaissVectorStore):
-        params = index_params_for(vectors.size, settings)
-        if params.kind != vectors.index.kind:
-            vectors = vectors.reindexed(params)  # the corpus crossed the exact/HNSW threshold
-    return vectors, len(todo)
+    rows: Rows,
+) -> None:
+    store.write(
+        manifest,
+        vectors,
+        bm25,
+        documents=rows.new_documents,
+        chunks=rows.fresh,
+        previous=previous,
+        kept_documents=rows.kept_documents,
+        kept_chunks=rows.keep,
+    )
+
+
+def _drop_superseded_collections(vectors: VectorStore, settings: Settings) -> None:
+    """A Milvus build wrote a new collection: the ones of earlier builds are no longer used."""
+    if vectors.backend == "milvus":
+        vectors.drop_others(settings.milvus_collection)  # type: ignore[attr-defined]

@@ -22,8 +22,8 @@ from planqa.corpus.documents import Document
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
 from planqa.index.bm25 import rank_scores
-from planqa.index.builder import check_compatible
 from planqa.index.embedder import Embedder, make_embedder
+from planqa.index.manifest import check_compatible
 from planqa.index.query import QueryAnalyzer, RegionNames, SearchQuery
 from planqa.index.ranking import reciprocal_rank_fusion
 from planqa.index.store import IndexContents, IndexStore
@@ -101,7 +101,7 @@ class HybridSearcher:
         self.contents = contents
         self.embedder = embedder
         self.tokenizer = ChineseTokenizer.for_queries(
-            contents.manifest["tokenizer"]["user_words"], settings.cache_dir
+            contents.manifest.user_words, settings.cache_dir
         )
         self._doc_rows = self._rows_by_document(contents.chunks)
         # Row -> document number, and the inverse maps a remote vector store needs (its hits

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from planqa.corpus.errors import IndexStoreError
 from planqa.corpus.settings import Settings
-from planqa.index.builder import check_compatible, settings_fingerprint
 from planqa.index.embedder import make_embedder, passage_backend_of
 from planqa.index.embedding_cache import EmbeddingCache
+from planqa.index.manifest import check_compatible, settings_fingerprint
 from planqa.index.onnx_encoder import (
     INT8_RECIPE,
     ONNX_FILE,

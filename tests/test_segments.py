@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import planqa.index.store
+import planqa.index.segments
 from planqa.corpus.errors import IndexStoreError
 from planqa.corpus.settings import Settings
 from planqa.index.builder import add_documents, build_index
@@ -30,7 +30,7 @@ REPLACED = "001_609138391ce5f9ab.txt"
 @pytest.fixture(autouse=True)
 def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
     """A few rows per segment, so five documents already make several of each kind."""
-    monkeypatch.setattr(planqa.index.store, "SEGMENT_ROWS", ROWS_PER_SEGMENT)
+    monkeypatch.setattr(planqa.index.segments, "SEGMENT_ROWS", ROWS_PER_SEGMENT)
 
 
 @pytest.fixture
