@@ -3,21 +3,33 @@
 The pipeline loads the index and the model once; ``ask`` is then cheap, which is what batch
 evaluation (``planqa ask --questions``), the chat and the web UI rely on. A ``Conversation`` keeps
 the previous turn so that follow-ups ("那它的GDP目标呢？") are made self-contained before search.
+
+``ask`` gives the whole answer, ``stream`` the drafts an LLM writes on the way to it; both run
+the same steps (:meth:`Pipeline._stages`), so a streamed answer is the answer ``ask`` gives,
+timed, stamped and recorded in the conversation the same way.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
-from planqa.index.search import HybridSearcher
-from planqa.rag.answer import ANSWER_MODES, Answer
+from planqa.index.search import Hit, HybridSearcher
+from planqa.rag.answer import Answer, Answerer
 from planqa.rag.extractive import ExtractiveAnswerer
 from planqa.rag.question import QuestionAnalysis, QuestionAnalyzer
 from planqa.rag.reranker import make_reranker
 from planqa.rag.retrieval import PassageRetriever
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+#: One stage of a streamed answer: the draft so far (unverified LLM text), or the final Answer.
+Stage = str | Answer
 
 
 @dataclass
@@ -32,8 +44,30 @@ class Conversation:
         self.turns.clear()
 
 
+def _llm_answerer(pipeline: Pipeline) -> Answerer:
+    # Imported here: LangChain is loaded only when an LLM answer is asked for.
+    from planqa.rag.llm import LLMAnswerer
+
+    return LLMAnswerer(pipeline.settings, pipeline._chat_model, fallback=pipeline.extractive)
+
+
+#: Answer mode -> how a pipeline makes that mode's answerer (once, on first use), so that a new
+#: mode is one entry here instead of another branch in :meth:`Pipeline.answerer`.
+ANSWERER_FACTORIES: dict[str, Callable[[Pipeline], Answerer]] = {
+    "extractive": lambda pipeline: pipeline.extractive,
+    "llm": _llm_answerer,
+}
+
+
 class Pipeline:
-    def __init__(self, settings: Settings, searcher: HybridSearcher, chat_model=None) -> None:
+    """The loaded index, retriever and answerers; one instance serves every question."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        searcher: HybridSearcher,
+        chat_model: BaseChatModel | None = None,
+    ) -> None:
         self.settings = settings
         self.searcher = searcher
         self.retriever = PassageRetriever(
@@ -45,35 +79,34 @@ class Pipeline:
         self.analyzer = QuestionAnalyzer(searcher)
         self.extractive = ExtractiveAnswerer(searcher, settings)
         self._chat_model = chat_model
-        self._llm = None
+        self._answerers: dict[str, Answerer] = {}
 
     @classmethod
-    def open(cls, settings: Settings, chat_model=None) -> Pipeline:
+    def open(cls, settings: Settings, chat_model: BaseChatModel | None = None) -> Pipeline:
         return cls(settings, HybridSearcher.open(settings), chat_model)
 
     @property
     def llm_configured(self) -> bool:
         return self._chat_model is not None or self.settings.llm_provider is not None
 
-    def answerer(self, mode: str):
-        if mode not in ANSWER_MODES:
-            raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(ANSWER_MODES)}")
-        if mode == "extractive":
-            return self.extractive
-        if self._llm is None:
-            from planqa.rag.llm import LLMAnswerer
-
-            self._llm = LLMAnswerer(self.settings, self._chat_model, fallback=self.extractive)
-        return self._llm
+    def answerer(self, mode: str) -> Answerer:
+        """The answerer of ``mode``, made on first use (the LLM's checks its configuration)."""
+        factory = ANSWERER_FACTORIES.get(mode)
+        if factory is None:
+            choices = ", ".join(ANSWERER_FACTORIES)
+            raise InputError(f"unknown mode {mode!r}; choose one of {choices}")
+        if mode not in self._answerers:
+            self._answerers[mode] = factory(self)
+        return self._answerers[mode]
 
     def prepare(
         self, question: str, region: str | None = None, conversation: Conversation | None = None
-    ) -> tuple[QuestionAnalysis, list]:
+    ) -> tuple[QuestionAnalysis, list[Hit]]:
         """Analyse (resolving follow-ups) and retrieve; shared by ``ask`` and streaming UIs."""
         previous = conversation.previous if conversation else None
         resolved = self.analyzer.resolve_follow_up(question, previous)
         analysis = self.analyzer.analyse(resolved)
-        hits = self.retriever.hits(analysis.text, region=region)
+        hits = self.retriever.hits(analysis.query, region=region)
         return analysis, hits
 
     def ask(
@@ -85,10 +118,58 @@ class Pipeline:
         conversation: Conversation | None = None,
         id: str | None = None,
     ) -> Answer:
+        """The cited answer to ``question`` (a follow-up of ``conversation``'s last turn, which
+        records this one)."""
+        *_, answer = self._stages(question, mode, region, conversation, id, drafts=False)
+        return answer
+
+    def stream(
+        self,
+        question: str,
+        *,
+        mode: str = "extractive",
+        region: str | None = None,
+        conversation: Conversation | None = None,
+        id: str | None = None,
+    ) -> Iterator[Stage]:
+        """The answer as it takes shape: the draft so far (str) each time the LLM writes more,
+        then the verified :class:`Answer` — the one ``ask`` would give.
+
+        An answerer without ``stream`` (extraction) has nothing to show before its answer, so
+        the one stage is ``ask``'s answer, got through ``ask`` itself: every whole answer goes
+        through that one method, whatever wraps or replaces it.
+        """
+        if not hasattr(self.answerer(mode), "stream"):
+            yield self.ask(question, mode=mode, region=region, conversation=conversation, id=id)
+            return
+        yield from self._stages(question, mode, region, conversation, id, drafts=True)
+
+    def _stages(
+        self,
+        question: str,
+        mode: str,
+        region: str | None,
+        conversation: Conversation | None,
+        id: str | None,
+        *,
+        drafts: bool,
+    ) -> Iterator[Stage]:
+        """Every answer's bookkeeping, written once: time it from the start, analyse and
+        retrieve, answer (streaming drafts when asked to and the answerer can), then stamp the
+        Answer with the question, id, latency and resolved question and record the turn."""
         started = time.perf_counter()
         answerer = self.answerer(mode)
         analysis, hits = self.prepare(question, region, conversation)
-        answer = answerer.answer(analysis, hits)
+        start_stream = getattr(answerer, "stream", None) if drafts else None
+        if start_stream is not None:
+            stream = start_stream(analysis, hits)
+            draft = ""
+            for delta in stream:
+                draft += delta
+                yield draft
+            answer = stream.result()
+        else:
+            answer = answerer.answer(analysis, hits)
         answer = replace(
             answer,
             question=question,
@@ -99,4 +180,4 @@ class Pipeline:
         if conversation is not None:
             conversation.previous = analysis
             conversation.turns.append(answer)
-        return answer
+        yield answer

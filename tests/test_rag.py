@@ -83,6 +83,17 @@ def test_region_filter_applies_to_answers(pipeline: Pipeline) -> None:
     assert {h.chunk.doc for h in answer.retrieved} == {"003_7f17e41e8ac2efc3.txt"}
 
 
+def test_a_question_is_checked_once(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The analysis hands search its SearchQuery: search does not validate the text again."""
+    queries = pipeline.searcher.queries
+    seen: list[str] = []
+    validate = queries.validate
+    monkeypatch.setattr(queries, "validate", lambda text: seen.append(text) or validate(text))
+    analysis, hits = pipeline.prepare("南通开发区和海州区谁计划拥有的高新技术企业更多？")
+    assert seen == ["南通开发区和海州区谁计划拥有的高新技术企业更多？"] and hits
+    assert analysis.query.regions == ("南通市经济技术开发区", "连云港市海州区")
+
+
 def test_langchain_retriever_returns_documents_with_metadata(pipeline: Pipeline) -> None:
     retriever = PlanqaRetriever(passages=PassageRetriever(pipeline.searcher, k=3))
     documents = retriever.invoke("集成电路测试产业园")

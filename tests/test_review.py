@@ -33,10 +33,10 @@ from planqa.eval.review import (
 from planqa.eval.rundir import METRICS_FILE, REPORT_FILE, RESULTS_FILE
 from planqa.eval.verdicts import VerdictStore
 from planqa.rag.pipeline import Pipeline
-from planqa.ui.review import (
+from planqa.ui.render_review import review_item_html
+from planqa.ui.tab_review import (
     ReviewHandlers,
     ReviewState,
-    review_item_html,
     supports_choice,
     supports_value,
 )

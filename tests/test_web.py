@@ -22,9 +22,10 @@ from planqa.corpus.settings import Settings
 from planqa.index.search import Hit
 from planqa.rag.answer import NOT_FOUND, Answer, Citation
 from planqa.rag.pipeline import Pipeline
-from planqa.ui import render
-from planqa.ui.app import INTERNAL_ERROR, ChatSession, WebHandlers
+from planqa.ui import render, render_documents, render_search
+from planqa.ui.app import INTERNAL_ERROR, WebHandlers
 from planqa.ui.export import EXPORT_COLUMNS, write_csv, write_xlsx
+from planqa.ui.tab_ask import ChatSession
 from planqa.ui.web import build_app, check_bind, is_loopback, login_from_env, serve
 
 XSS_SCRIPT = "<script>alert(1)</script>"
@@ -187,9 +188,9 @@ def test_viewer_marks_passage_and_escapes_document() -> None:
 
     headings = parse_structure(text).headings
     start = text.index("第一句")
-    focus = render.Focus(start, start + 20, start + 4, start + 10)
-    viewer = render.document_viewer_html(document, headings, focus)
-    tree = render.document_tree_html(headings, focus)
+    focus = render_documents.Focus(start, start + 20, start + 4, start + 10)
+    viewer = render_documents.document_viewer_html(document, headings, focus)
+    tree = render_documents.document_tree_html(headings, focus)
     for markup in (viewer, tree):
         assert_inert(markup)
     assert 'id="pq-focus-anchor"' in viewer and '<mark class="pq-quote">' in viewer
@@ -286,7 +287,7 @@ def test_search_groups_results_and_exports_csv_and_xlsx(handlers: WebHandlers) -
     assert summary.startswith("共 20 条段落")
     assert_inert(markup)
     hits = handlers.searcher.search("集成电路 测试", 20)
-    groups = render.group_hits(hits)
+    groups = render_search.group_hits(hits)
     assert sum(g.count for g in groups) == 20
     assert groups[0].region == hits[0].chunk.region  # best-ranked region first
     assert markup.count('class="pq-hit"') == 20 and markup.count('class="pq-group"') == len(groups)
@@ -436,7 +437,7 @@ def test_remote_bind_without_login_warns_and_passes_auth(
 
 def test_the_documents_table_says_which_metadata_was_inferred_and_needs_checking() -> None:
     from planqa.corpus.documents import Document, DocumentMeta
-    from planqa.ui.render import DOCUMENT_COLUMNS, document_rows
+    from planqa.ui.render_documents import DOCUMENT_COLUMNS, document_rows
 
     documents = {
         "a.txt": Document(DocumentMeta("a.txt", "甲区", "甲区规划"), "正文"),

@@ -26,8 +26,9 @@ from planqa.eval.gold import BUNDLED_DEV_GOLD
 from planqa.eval.review import run_for_gold
 from planqa.eval.rundir import REPORT_FILE
 from planqa.rag.pipeline import Pipeline
-from planqa.ui.app import WebHandlers, _user_facing
-from planqa.ui.review import ReviewHandlers
+from planqa.ui.app import WebHandlers
+from planqa.ui.shared import user_facing as _user_facing
+from planqa.ui.tab_review import ReviewHandlers
 from planqa.ui.web import serve
 
 pytestmark = [

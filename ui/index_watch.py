@@ -199,7 +199,7 @@ class IndexLine:
     def poll(self, shown: int | None) -> tuple[Any, ...]:
         import gradio as gr
 
-        from planqa.ui import render
+        from planqa.ui.render_documents import document_rows
 
         self.live.current()
         status = self.live.status
@@ -215,6 +215,6 @@ class IndexLine:
             gr.update(choices=regions),
             gr.update(choices=regions),
             gr.update(choices=documents),
-            gr.update(value=render.document_rows(searcher.documents)),
+            gr.update(value=document_rows(searcher.documents)),
             gr.update(choices=documents[1:]),
         )

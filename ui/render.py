@@ -13,18 +13,20 @@ Two more hazards come from where the HTML is shown:
   ``*``, ``#`` or ``1.`` in a plan's text is not reformatted. Hence :func:`one_block`.
 * Links to the source viewer carry their target in the query string (``?planqa_doc=…``), which
   works as a deep link in a new tab and is intercepted in-page by the UI's click bridge.
+
+This module holds the rules and the pieces every tab uses (escaping, highlighting, a cited
+passage, viewer links) and the chat's HTML; the 检索 results are in :mod:`ui.render_search`,
+the 文档 viewer in :mod:`ui.render_documents`, the 评测 view in :mod:`ui.render_review`.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from planqa.corpus.documents import Document, DocumentMeta
-from planqa.corpus.structure import Heading
 from planqa.index.search import Hit
 from planqa.rag.answer import NOT_FOUND, Answer, Citation
 
@@ -32,12 +34,9 @@ from planqa.rag.answer import NOT_FOUND, Answer, Citation
 OPEN_KEYS = ("planqa_doc", "planqa_start", "planqa_end", "planqa_qs", "planqa_qe")
 #: Closest passages shown under a refusal.
 REFERENCE_PASSAGES = 3
-#: Characters of a passage shown in a search result before "…" (the viewer has the rest).
-SNIPPET_CHARS = 400
 
 _MARKER_RE = re.compile(r"\[(\d{1,3})\]")
 _BLANK_LINES_RE = re.compile(r"\n\s*\n")
-_BLANK_RUN_RE = re.compile(r"\n[^\S\n]*(?:\n[^\S\n]*)+\n")
 
 
 def esc(text: object) -> str:
@@ -54,12 +53,6 @@ def text_html(text: str) -> str:
 def _line_breaks(markup: str) -> str:
     """Line breaks of already-escaped text as ``<br>``, blank lines collapsed."""
     return _BLANK_LINES_RE.sub("\n", markup.strip()).replace("\n", "<br>")
-
-
-def _collapse_blank_lines(markup: str) -> str:
-    """At most one empty line between paragraphs: extracted text is full of blank runs.
-    Only whitespace between text is touched, so offsets and highlights are unaffected."""
-    return _BLANK_RUN_RE.sub("\n\n", markup)
 
 
 def one_block(markup: str) -> str:
@@ -259,249 +252,3 @@ def answer_html(answer: Answer) -> str:
     parts.append(f'<div class="pq-foot">{esc(mode)} · {answer.latency_ms / 1000:.2f} 秒</div>')
     parts.append("</div>")
     return one_block("".join(parts))
-
-
-# --------------------------------------------------------------------------- precedent search
-
-
-@dataclass
-class DocGroup:
-    doc: str
-    title: str
-    hits: list[tuple[int, Hit]] = field(default_factory=list)
-
-
-@dataclass
-class RegionGroup:
-    region: str
-    docs: list[DocGroup] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return sum(len(d.hits) for d in self.docs)
-
-
-def group_hits(hits: Iterable[Hit]) -> list[RegionGroup]:
-    """Region → document → passages, each level ordered by its best-ranked passage.
-
-    Ranks are kept (1 = best overall) so a reader still sees the global order inside groups.
-    """
-    regions: dict[str, RegionGroup] = {}
-    docs: dict[str, DocGroup] = {}
-    for rank, hit in enumerate(hits, start=1):
-        chunk = hit.chunk
-        region = regions.setdefault(chunk.region, RegionGroup(chunk.region))
-        if chunk.doc not in docs:
-            docs[chunk.doc] = DocGroup(chunk.doc, chunk.title)
-            region.docs.append(docs[chunk.doc])
-        docs[chunk.doc].hits.append((rank, hit))
-    return list(regions.values())
-
-
-def _score_text(hit: Hit) -> str:
-    parts = [f"得分 {hit.score:.4f}"]
-    if hit.dense_score is not None:
-        parts.append(f"语义 {hit.dense_score:.3f}")
-    if hit.bm25_score is not None:
-        parts.append(f"关键词 {hit.bm25_score:.2f}")
-    return " · ".join(parts)
-
-
-def search_results_html(hits: Sequence[Hit]) -> str:
-    """Every hit, grouped by region and document, with scores and a link to the viewer."""
-    if not hits:
-        return one_block(
-            '<div class="pq-empty">没有找到匹配的段落。可以换个说法，或放宽筛选条件。</div>'
-        )
-    out = ['<div class="pq-results">']
-    for group in group_hits(hits):
-        out.append(
-            f'<section class="pq-group"><h3 class="pq-group-title">{esc(group.region)}'
-            f'<span class="pq-count">{group.count} 条</span></h3>'
-        )
-        for doc in group.docs:
-            out.append(
-                f'<div class="pq-doc"><div class="pq-doc-title">《{esc(doc.title)}》'
-                f'<span class="pq-file">{esc(doc.doc)}</span></div>'
-            )
-            for rank, hit in doc.hits:
-                chunk = hit.chunk
-                snippet = chunk.text.strip()
-                if len(snippet) > SNIPPET_CHARS:
-                    snippet = snippet[: SNIPPET_CHARS - 1] + "…"
-                out.append(
-                    '<div class="pq-hit">'
-                    f'<div class="pq-hit-head"><span class="pq-rank">#{rank}</span>'
-                    f'<span class="pq-hit-chapter">{esc(chapter_path(chunk.chapter) or "（正文）")}'
-                    f'</span><span class="pq-score">{esc(_score_text(hit))}</span></div>'
-                    f'<div class="pq-hit-text">{text_html(snippet)}</div>'
-                    f'<a class="pq-open" href="{open_href(chunk.doc, chunk.start, chunk.end)}" '
-                    'target="_blank" rel="noopener">在文档中查看 →</a></div>'
-                )
-            out.append("</div>")
-        out.append("</section>")
-    out.append("</div>")
-    return one_block("".join(out))
-
-
-def search_summary(hits: Sequence[Hit], requested: int, chapter_filter: str = "") -> str:
-    """One line above the results (plain text: it goes into a Markdown component)."""
-    if not hits:
-        return "没有匹配的段落。"
-    groups = group_hits(hits)
-    docs = sum(len(g.docs) for g in groups)
-    line = f"共 {len(hits)} 条段落，来自 {len(groups)} 个地区、{docs} 份文件"
-    if chapter_filter:
-        line += f"（章节包含“{chapter_filter}”）"
-    elif len(hits) >= requested:
-        line += f"（已显示前 {requested} 条，可调大“结果数”）"
-    return line + "。"
-
-
-# --------------------------------------------------------------------------- the document viewer
-
-
-@dataclass(frozen=True)
-class Focus:
-    """The passage to show in the viewer and, inside it, the sentence to mark."""
-
-    start: int
-    end: int
-    quote_start: int | None = None
-    quote_end: int | None = None
-
-    def clipped(self, length: int) -> Focus | None:
-        start, end = max(0, min(self.start, length)), max(0, min(self.end, length))
-        if end <= start:
-            return None
-        qs, qe = self.quote_start, self.quote_end
-        if qs is None or qe is None or not (start <= qs < qe <= end):
-            qs = qe = None
-        return Focus(start, end, qs, qe)
-
-
-def heading_anchor(heading: Heading) -> str:
-    return f"pq-pos-{heading.start}"
-
-
-def document_tree_html(headings: Sequence[Heading], focus: Focus | None = None) -> str:
-    """The chapter tree: one indented line per heading; clicking scrolls the viewer to it."""
-    if not headings:
-        return one_block('<div class="pq-tree pq-empty">（本文件没有识别出章节标题）</div>')
-    current = None
-    if focus is not None:
-        before = [h for h in headings if h.start <= focus.start]
-        current = before[-1].start if before else None
-    items = []
-    top = min(h.level for h in headings)  # indent relative to the document's top level
-    for heading in headings:
-        level = max(0, min(heading.level - top, 5))
-        css = f"pq-tree-item pq-lv{level}" + (" pq-current" if heading.start == current else "")
-        items.append(
-            f'<li class="{css}"><a href="#{heading_anchor(heading)}" data-pos="{heading.start}">'
-            f"{esc(heading.text)}</a></li>"
-        )
-    return one_block(f'<nav class="pq-tree"><ul>{"".join(items)}</ul></nav>')
-
-
-def document_header_html(document: Document) -> str:
-    meta = document.meta
-    facts = [
-        ("地区", meta.region),
-        ("类型", meta.kind),
-        ("期间", meta.period),
-        ("日期", meta.date),
-        ("发布机构", meta.issuer),
-        ("文件", meta.file),
-        ("字数", f"{len(document.text):,}"),
-    ]
-    cells = "".join(f'<span class="pq-fact"><b>{esc(k)}</b>{esc(v)}</span>' for k, v in facts if v)
-    aliases = (
-        f'<div class="pq-aliases">别名：{esc("、".join(meta.aliases))}</div>'
-        if meta.aliases
-        else ""
-    )
-    return (
-        f'<div class="pq-doc-header"><div class="pq-doc-name">{esc(meta.title or meta.file)}</div>'
-        f'<div class="pq-facts">{cells}</div>{aliases}</div>'
-    )
-
-
-def document_viewer_html(
-    document: Document, headings: Sequence[Heading], focus: Focus | None = None
-) -> str:
-    """The full text, headings marked (scroll targets for the tree), the focus highlighted.
-
-    The focused passage gets ``pq-focus`` and its supporting sentence a ``<mark>``; the element
-    ``#pq-focus-anchor`` at its start is what the viewer scrolls into view.
-    """
-    text = document.text
-    focus = focus.clipped(len(text)) if focus else None
-    spans = [
-        Span(h.start, h.end, "span", f"pq-h pq-h{max(0, min(h.level, 5))}", heading_anchor(h))
-        for h in headings
-    ]
-    banner = ""
-    if focus is not None:
-        quote = (focus.quote_start, focus.quote_end)
-        spans.append(Span(focus.start, focus.end, "span", "pq-focus"))
-        anchor_at = focus.quote_start if focus.quote_start is not None else focus.start
-        spans.append(Span(anchor_at, anchor_at, anchor="pq-focus-anchor"))
-        if None not in quote:
-            spans.append(Span(focus.quote_start, focus.quote_end, "mark", "pq-quote"))
-        banner = (
-            f'<div class="pq-focus-note">已定位到第 {focus.start:,}–{focus.end:,} 字的段落'
-            "（浅色底），支持答案的句子以黄色标出。</div>"
-        )
-    # Not one_block: this goes into an HTML component (no Markdown), and the text keeps its
-    # line breaks for ``white-space: pre-wrap``.
-    return (
-        f'<div class="pq-viewer-wrap">{document_header_html(document)}{banner}'
-        f'<div class="pq-viewer">{_collapse_blank_lines(highlight(text, 0, spans)).strip()}'
-        "</div></div>"
-    )
-
-
-def ordered_documents(documents: dict[str, Document]) -> list[str]:
-    """Document names in display order: by region, then file name."""
-    return sorted(documents, key=lambda name: (documents[name].meta.region, name))
-
-
-def document_rows(documents: dict[str, Document]) -> list[list[str]]:
-    """The documents table, one row per document in :func:`ordered_documents` order."""
-    rows = []
-    for name in ordered_documents(documents):
-        document = documents[name]
-        meta = document.meta
-        rows.append(
-            [
-                meta.region,
-                meta.title or name,
-                meta.kind,
-                meta.period,
-                meta.date,
-                meta.issuer,
-                f"{len(document.text):,}",
-                metadata_source(meta),
-            ]
-        )
-    return rows
-
-
-#: Chinese names of the metadata fields inference may leave unsettled.
-_FIELD_NAMES = {"region": "地区", "kind": "类型", "period": "期间", "title": "标题", "date": "日期"}
-
-
-def metadata_source(meta: DocumentMeta) -> str:
-    """Where a document's metadata came from, and which inferred fields need checking: an
-    inferred region or period is a guess the user should see, never a silent fact."""
-    if not meta.inferred:
-        return "清单"
-    if not meta.uncertain:
-        return "自动识别"
-    fields = "、".join(_FIELD_NAMES.get(field, field) for field in meta.uncertain)
-    return f"自动识别，待核实：{fields}"
-
-
-DOCUMENT_COLUMNS = ["地区", "标题", "类型", "期间", "日期", "发布机构", "字数", "元数据"]
-DOCUMENT_COLUMN_WIDTHS = ["13%", "33%", "9%", "8%", "8%", "12%", "5%", "12%"]

@@ -1,8 +1,8 @@
 """Entry points of the web UI (``planqa serve``): :func:`build_app` and :func:`serve`.
 
-The 问答, 检索, 文档 and 评测 tabs are built in :mod:`ui.app`. This module decides *how* the UI is
-served, and keeps gradio and the model libraries out of its imports so that a refused bind
-fails in a moment instead of after loading them.
+The page is assembled in :mod:`ui.app` from one module per tab (``ui/tab_*.py``). This module
+decides *how* the UI is served, and keeps gradio and the model libraries out of its imports so
+that a refused bind fails in a moment instead of after loading them.
 
 * **Loopback by default.** The UI may be given documents that are not public, so binding any
   other address needs ``allow_remote``, and a remote bind without ``PLANQA_UI_USER`` /

@@ -1,13 +1,9 @@
-"""The 评测 tab: HTML for a question under review, and the tab's event handlers.
+"""The 评测 tab: human review of a run's answers, its layout and its event handlers.
 
 What a review *does* (open or make a run, record a verdict, agreement, export) is in
-:mod:`eval.review`, as plain functions; this module only turns it into HTML and gradio updates,
-so the handlers stay a few lines each and the logic is tested without a browser.
-
-The HTML follows :mod:`ui.render`'s rule: every string from a run, a gold file or a document is
-escaped before any tag is added (a run's answers quote documents, and an uploaded gold file is
-arbitrary text). Citations and evidence reuse ``render.passage_block``, so they look like the
-问答 tab's and their "在文档中查看原文" links open the 文档 tab through the same click bridge.
+:mod:`eval.review`, as plain functions, and the question on screen is drawn by
+:mod:`ui.render_review`; this module turns them into gradio updates, so the handlers stay a
+few lines each and the logic is tested without a browser.
 
 A run folder typed into the tab must lie inside the runs folder (:mod:`ui.paths`), and messages
 name folders relative to it (:mod:`ui.messages`), never by their absolute server path.
@@ -15,9 +11,7 @@ name folders relative to it (:mod:`ui.messages`), never by their absolute server
 
 from __future__ import annotations
 
-import logging
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +21,7 @@ import gradio as gr
 from planqa.corpus.chunking import Chunk
 from planqa.corpus.documents import Document
 from planqa.corpus.errors import InputError
-from planqa.eval.gold import BUNDLED_DEV_GOLD, Evidence, find_quote
+from planqa.eval.gold import BUNDLED_DEV_GOLD
 from planqa.eval.review import (
     Review,
     export_csv,
@@ -39,37 +33,27 @@ from planqa.eval.review import (
     run_for_gold,
     save_verdict,
 )
-from planqa.eval.verdicts import Agreement, AgreementPart, HumanVerdict, VerdictStore
-from planqa.rag.answer import NOT_FOUND
+from planqa.eval.verdicts import VerdictStore
 from planqa.rag.pipeline import Pipeline
-from planqa.ui import render
 from planqa.ui.index_watch import LiveIndex
 from planqa.ui.messages import scrub_paths, toast_text
 from planqa.ui.paths import confine_run_dir, within_runs
-from planqa.ui.render import esc, one_block, text_html
-
-log = logging.getLogger("planqa.ui.review")
+from planqa.ui.render_review import (
+    VERDICT_CHOICES,
+    VERDICT_LABELS,
+    review_item_html,
+    review_status_html,
+)
+from planqa.ui.shared import BUSY, LiveHandlers, private, user_facing
 
 SOURCE_CHOICES = [
     ("内置开发集（eval/gold/dev.jsonl）", "dev"),
     ("上传金标文件（.jsonl）", "upload"),
     ("已有运行", "run"),
 ]
-VERDICT_CHOICES = [("正确", "correct"), ("部分正确", "partial"), ("错误", "wrong")]
-VERDICT_LABELS = dict((value, label) for label, value in VERDICT_CHOICES)
 #: "na" is stored as no answer (NULL): unanswerable questions have no citation to judge.
 SUPPORT_CHOICES = [("支持", "yes"), ("不支持", "no"), ("不适用 / 未判断", "na")]
-TYPE_LABELS = {
-    "fact": "事实",
-    "which_region": "哪个地区",
-    "list": "列举",
-    "compare": "比较",
-    "paraphrase": "改写",
-    "unanswerable": "不可回答",
-}
 DEFAULT_EVALUATOR = "评测员"
-#: Characters of document text shown on each side of a gold evidence quote.
-EVIDENCE_CONTEXT_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -89,241 +73,7 @@ def supports_choice(value: bool | None) -> str:
     return "na" if value is None else ("yes" if value else "no")
 
 
-# --------------------------------------------------------------------------- HTML
-
-
-def _yes_no(value: Any) -> str:
-    return "不适用" if value is None else ("是" if value else "否")
-
-
-def _passage(
-    documents: Mapping[str, Document],
-    *,
-    label: str,
-    doc: str,
-    start: int,
-    end: int,
-    chapter: str,
-    text: str,
-    quote: tuple[int, int] | None = None,
-) -> str:
-    """A passage from a run or gold file, titled from the index's document metadata if known."""
-    document = documents.get(doc)
-    meta = document.meta if document is not None else None
-    return render.passage_block(
-        label=label,
-        region=meta.region if meta else "",
-        title=(meta.title or doc) if meta else doc,
-        chapter=chapter,
-        doc=doc,
-        start=start,
-        end=end,
-        text=text,
-        quote=quote,
-    )
-
-
-def _answer_section(row: Mapping[str, Any], documents: Mapping[str, Document]) -> str:
-    parts = ['<div class="pq-answer">']
-    if row.get("notice"):
-        parts.append(f'<div class="pq-notice">{text_html(row["notice"])}</div>')
-    answer = str(row.get("answer") or "")
-    if row.get("abstained") and answer.strip() == NOT_FOUND:
-        parts.append(f'<div class="pq-notfound">{esc(NOT_FOUND)}</div>')
-        closest = list(row.get("retrieved") or [])[: render.REFERENCE_PASSAGES]
-        if closest:
-            parts.append('<div class="pq-cites-title">最接近的段落（检索结果）：</div>')
-            parts.append('<div class="pq-cites">')
-            for passage in closest:
-                label = f"参考{passage['rank']}" + (" · 含证据" if passage.get("covers") else "")
-                parts.append(
-                    _passage(
-                        documents,
-                        label=label,
-                        doc=passage["doc"],
-                        start=passage["start"],
-                        end=passage["end"],
-                        chapter=passage.get("chapter", ""),
-                        text=passage["text"],
-                    )
-                )
-            parts.append("</div>")
-    else:
-        parts.append(f'<div class="pq-answer-text">{render.answer_text_html(answer)}</div>')
-        citations = list(row.get("citations") or [])
-        if citations:
-            parts.append(f'<div class="pq-cites-title">引用来源（{len(citations)} 条）</div>')
-            parts.append('<div class="pq-cites">')
-            for citation in citations:
-                hit = "命中证据" if citation.get("hit") else "未命中证据"
-                parts.append(
-                    _passage(
-                        documents,
-                        label=f"[{citation['n']}] · {hit}",
-                        doc=citation["doc"],
-                        start=citation["start"],
-                        end=citation["end"],
-                        chapter=citation.get("chapter", ""),
-                        text=citation["text"],
-                        quote=(citation["quote_start"], citation["quote_end"]),
-                    )
-                )
-            parts.append("</div>")
-        else:
-            parts.append('<div class="pq-uncited">这个回答没有引用。</div>')
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _evidence_section(
-    evidence: Sequence[Evidence] | None,
-    documents: Mapping[str, Document],
-    chapter_of: Callable[[str, int], str],
-) -> str:
-    if evidence is None:
-        return '<div class="pq-empty">（没有找到这次运行对应的金标文件，无法显示证据原文。）</div>'
-    if not evidence:
-        return ""
-    parts = ['<div class="pq-cites">']
-    for number, piece in enumerate(evidence, start=1):
-        document = documents.get(piece.doc)
-        spans = find_quote(piece.quote, document.text) if document is not None else ()
-        if not spans or document is None:
-            parts.append(
-                f'<div class="pq-review-quote"><b>证据{number}</b> {esc(piece.doc)}：'
-                f"{text_html(piece.quote)}（未在当前索引的文件中找到）</div>"
-            )
-            continue
-        start, end = spans[0]
-        left = max(0, start - EVIDENCE_CONTEXT_CHARS)
-        right = min(len(document.text), end + EVIDENCE_CONTEXT_CHARS)
-        parts.append(
-            _passage(
-                documents,
-                label=f"证据{number}",
-                doc=piece.doc,
-                start=left,
-                end=right,
-                chapter=chapter_of(piece.doc, start),
-                text=document.text[left:right],
-                quote=(start, end),
-            )
-        )
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _auto_section(row: Mapping[str, Any]) -> str:
-    auto = row.get("verdicts") or {}
-    correct = bool(auto.get("correct"))
-    verdict = (
-        '<span class="pq-ok">✓ 正确</span>' if correct else '<span class="pq-bad">✗ 错误</span>'
-    )
-    items = [("答案", verdict), ("拒答", esc(_yes_no(row.get("abstained"))))]
-    if row.get("answerable"):
-        cited = len(row.get("citations") or [])
-        hits = auto.get("citations_hitting", 0)
-        hitting = f"{_yes_no(auto.get('citation_hit'))}（{hits}/{cited} 条）"
-        items.append(("引用命中证据", esc(hitting)))
-        rank = auto.get("first_hit_rank")
-        items.append(("证据检索排名", esc(rank if rank is not None else "前列未检索到")))
-    return "".join(
-        f'<span class="pq-fact"><b>{esc(name)}</b>{value}</span>' for name, value in items
-    )
-
-
-def review_item_html(
-    review: Review,
-    index: int,
-    *,
-    documents: Mapping[str, Document],
-    saved: HumanVerdict | None = None,
-    chapter_of: Callable[[str, int], str] = lambda doc, pos: "",
-) -> str:
-    """One question: position, type, the question, planqa's answer with its citations, the
-    gold answers and evidence, the automatic verdict, and this evaluator's saved verdict."""
-    index = review.clamp(index)
-    row = review.row(index)
-    kind = str(row.get("type", ""))
-    answerable = bool(row.get("answerable"))
-    tags = [
-        f'<span class="pq-review-pos">第 {index + 1} / {review.size} 题</span>',
-        f'<span class="pq-tag">{esc(row["id"])}</span>',
-        f'<span class="pq-tag">{esc(kind)}（{esc(TYPE_LABELS.get(kind, kind))}）</span>',
-        f'<span class="pq-tag">{"可回答" if answerable else "不可回答（应拒答）"}</span>',
-    ]
-    if saved is not None:
-        tags.append(
-            f'<span class="pq-tag pq-judged">已评：{esc(VERDICT_LABELS.get(saved.verdict))}'
-            f" · {esc(saved.timestamp[:19].replace('T', ' '))} UTC</span>"
-        )
-    gold_answers = row.get("gold_answers") or []
-    gold = (
-        "".join(f'<span class="pq-tag pq-gold">{esc(a)}</span>' for a in gold_answers)
-        if gold_answers
-        else '<span class="pq-empty">（无：文件中没有答案，应拒答）</span>'
-    )
-    evidence = review.evidence.get(row["id"]) if review.gold_source else None
-    return one_block(
-        '<div class="pq-review">'
-        f'<div class="pq-review-head">{"".join(tags)}</div>'
-        f'<div class="pq-review-q">{text_html(str(row.get("question", "")))}</div>'
-        '<div class="pq-review-part"><div class="pq-review-title">planqa 的回答</div>'
-        f"{_answer_section(row, documents)}</div>"
-        '<div class="pq-review-part"><div class="pq-review-title">金标答案与证据</div>'
-        f'<div class="pq-review-gold">{gold}</div>'
-        f"{_evidence_section(evidence, documents, chapter_of)}</div>"
-        '<div class="pq-review-part"><div class="pq-review-title">自动判定</div>'
-        f'<div class="pq-facts">{_auto_section(row)}</div></div>'
-        "</div>"
-    )
-
-
-def _percent(value: float) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value * 100:.1f}%"
-
-
-def _kappa(value: float) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.3f}"
-
-
-def _agreement_row(name: str, part: AgreementPart) -> str:
-    return (
-        f"<tr><td>{esc(name)}</td><td>{part.pairs}</td><td>{part.agreeing}</td>"
-        f"<td>{_percent(part.share)}</td><td>{_kappa(part.kappa)}</td></tr>"
-    )
-
-
-def review_status_html(
-    review: Review, *, evaluator: str, judged_count: int, result: Agreement
-) -> str:
-    """The run, this evaluator's progress, and agreement of all human verdicts with the
-    automatic ones (the numbers report.md shows)."""
-    gold = (
-        f"证据来自 {esc(review.gold_source.name)}"
-        if review.gold_source
-        else "没有对应的金标文件（只显示金标答案）"
-    )
-    evaluators = "、".join(result.evaluators) or "-"
-    return one_block(
-        '<div class="pq-review-status">'
-        f"<div><b>运行</b> <code>{esc(review.run_id)}</code> · {review.size} 题 · {gold}</div>"
-        f'<div id="pq-review-progress"><b>进度</b> {esc(evaluator or "-")} 已评 '
-        f"{judged_count} / {review.size} 题</div>"
-        f"<div><b>与自动判定的一致性</b>（{result.verdicts} 条人工判定，评测人：{esc(evaluators)}；"
-        "“部分正确”计为错误；κ 为 Cohen's kappa，无法计算时为 -）</div>"
-        '<table class="pq-agree"><tr><th></th><th>成对</th><th>一致</th><th>一致率</th>'
-        "<th>κ</th></tr>"
-        f"{_agreement_row('答案判定', result.answers)}"
-        f"{_agreement_row('引用是否支持', result.citations)}</table>"
-        "</div>"
-    )
-
-
-# --------------------------------------------------------------------------- handlers
-
-
-class ReviewHandlers:
+class ReviewHandlers(LiveHandlers):
     """The 评测 tab's event handlers. Each returns the same tuple of updates (see ``VIEW``).
 
     The verdict store is opened on first use, so a server whose 评测 tab is never used does not
@@ -340,17 +90,13 @@ class ReviewHandlers:
         store_path: Path,
         export_path: Callable[[str], Path],
     ) -> None:
-        self.live = pipeline if isinstance(pipeline, LiveIndex) else LiveIndex(pipeline)
+        LiveHandlers.__init__(self, pipeline)
         self.runs_dir = Path(runs_dir)
         self.store_path = Path(store_path)
         self.export_path = export_path
         self._store: VerdictStore | None = None
         self._chunks_by_doc: dict[str, list[Chunk]] | None = None
         self._chunks_generation = self.live.generation
-
-    @property
-    def pipeline(self) -> Pipeline:
-        return self.live.pipeline
 
     @property
     def documents(self) -> Mapping[str, Document]:
@@ -556,3 +302,125 @@ class ReviewHandlers:
         note: str,
     ) -> tuple[Any, ...]:
         return self.save(state, evaluator, verdict, supports, note, advance=True)
+
+
+@dataclass(frozen=True)
+class ReviewTab:
+    """The 评测 component the page wires beyond the tab: the evaluator's name, restored from
+    the browser on page load."""
+
+    evaluator: gr.Textbox
+
+
+def build_review_tab(
+    review: ReviewHandlers, runs_dir: Path, evaluator_memory: gr.BrowserState
+) -> ReviewTab:
+    """The 评测 tab's layout and events; call inside ``gr.Tabs``. ``evaluator_memory`` is the
+    browser's copy of the evaluator's name (outside the tabs: a component in a tab not yet
+    shown is not mounted when the page's load event reads it)."""
+    with gr.Tab("评测", id="eval") as eval_tab:
+        state = gr.State(None)  # a ReviewState, created by 载入
+        gr.Markdown(
+            "逐题核对回答：查看 planqa 的回答与引用、金标答案与证据、自动判定，"
+            "给出人工判定。每次“保存”立即写入判定库；重新载入同一来源即可继续。"
+        )
+        with gr.Row(equal_height=True):
+            source = gr.Radio(
+                SOURCE_CHOICES, value="dev", label="评测来源", scale=3, elem_id="pq-review-source"
+            )
+            evaluator = gr.Textbox(
+                value=DEFAULT_EVALUATOR,
+                label="评测人",
+                scale=1,
+                min_width=160,
+                elem_id="pq-review-evaluator",
+            )
+        gold_upload = gr.File(
+            label="金标文件（JSON Lines，格式见 eval/gold/README.md）",
+            file_types=[".jsonl"],
+            type="filepath",
+            visible=False,
+            elem_id="pq-review-upload",
+        )
+        with gr.Row(visible=False, equal_height=True) as run_row:
+            run_choice = gr.Dropdown(
+                review.run_choices(),
+                value=None,
+                # The runs folder by its name only: no server path in the page.
+                label=f"已有运行（{Path(runs_dir).name or runs_dir}）",
+                scale=3,
+                elem_id="pq-review-run",
+            )
+            refresh_runs = gr.Button("刷新列表", size="sm", scale=0, min_width=90)
+            run_path = gr.Textbox(
+                label="或运行目录（运行文件夹中的目录名）",
+                placeholder="例如 ui-dev-…",
+                scale=3,
+                elem_id="pq-review-path",
+            )
+        load = gr.Button("载入", variant="primary", elem_id="pq-review-load")
+        status = gr.HTML(
+            '<div class="pq-empty">选择来源后点击“载入”。金标文件第一次载入时用当前索引'
+            "回答全部问题（抽取式）并保存为一次运行，之后直接复用。</div>",
+            js_on_load=None,
+            elem_id="pq-review-status",
+        )
+        with gr.Row(equal_height=True, elem_id="pq-review-nav"):
+            nav = {"size": "sm", "scale": 0, "min_width": 110}
+            prev_q = gr.Button("← 上一题", elem_id="pq-review-prev", **nav)
+            jump_to = gr.Textbox(
+                show_label=False,
+                placeholder="题号或 ID",
+                scale=0,
+                min_width=120,
+                elem_id="pq-review-jump",
+            )
+            jump_go = gr.Button("跳转", elem_id="pq-review-go", **nav)
+            next_q = gr.Button("下一题 →", elem_id="pq-review-next", **nav)
+            next_open = gr.Button("下一道未评", elem_id="pq-review-open", **nav)
+        with gr.Row():
+            with gr.Column(scale=3, min_width=480):
+                item = gr.HTML("", js_on_load=None, elem_id="pq-review-item")
+            with gr.Column(scale=2, min_width=300):
+                verdict = gr.Radio(
+                    VERDICT_CHOICES,
+                    value=None,
+                    label="判定：回答是否正确",
+                    elem_id="pq-review-verdict",
+                )
+                supports = gr.Radio(
+                    SUPPORT_CHOICES,
+                    value="na",
+                    label="引用是否支持回答",
+                    elem_id="pq-review-supports",
+                )
+                note = gr.Textbox(label="备注", lines=3, elem_id="pq-review-note")
+                with gr.Row():
+                    save = gr.Button("保存", variant="primary", elem_id="pq-review-save")
+                    save_next = gr.Button("保存并下一题", elem_id="pq-review-save-next")
+                export = gr.DownloadButton(
+                    "导出判定 CSV", visible=False, size="sm", elem_id="pq-review-export"
+                )
+        # In ReviewHandlers.VIEW order: every handler that shows a question updates these.
+        shown = [state, item, jump_to, verdict, supports, note, status, export]
+        moving = [state, evaluator]
+        form = [state, evaluator, verdict, supports, note]
+        source.change(review.source_changed, [source], [gold_upload, run_row], **private())
+        refresh_runs.click(review.refresh_runs, None, [run_choice], **private())
+        eval_tab.select(review.refresh_runs, None, [run_choice], **private())
+        load.click(
+            user_facing(review.load),
+            [source, gold_upload, run_choice, run_path, evaluator],
+            shown,
+            **private(**BUSY),
+        )
+        prev_q.click(user_facing(review.previous), moving, shown, **private())
+        next_q.click(user_facing(review.next), moving, shown, **private())
+        next_open.click(user_facing(review.next_unjudged), moving, shown, **private())
+        for jump_event in (jump_go.click, jump_to.submit):
+            jump_event(user_facing(review.jump), [*moving, jump_to], shown, **private())
+        save.click(user_facing(review.save), form, shown, **private())
+        save_next.click(user_facing(review.save_and_next), form, shown, **private())
+        # change, not input: it also fires when the name is pasted or filled in.
+        evaluator.change(review.remember_evaluator, [evaluator], [evaluator_memory], **private())
+    return ReviewTab(evaluator=evaluator)

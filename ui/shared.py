@@ -1,0 +1,120 @@
+"""What every tab of the web UI shares: error handling, event options, input cleaning, the
+static files, and the base of the tabs' handler classes.
+
+Each tab module (:mod:`ui.tab_ask`, :mod:`ui.tab_search`, :mod:`ui.tab_documents`,
+:mod:`ui.tab_review`) holds its layout and its handlers; the rules they must all follow live
+here once, so a tab cannot forget one:
+
+* **Errors are messages.** :func:`user_facing` shows a :class:`~corpus.errors.PlanqaError` as
+  its message and logs anything else with its traceback, showing :data:`INTERNAL_ERROR`. One
+  failed request never takes the server down.
+* **UI events are private.** :func:`private` hides an event from the API page and
+  ``gradio_client``; :mod:`ui.security` refuses calls of it that do not come from a page this
+  server sent. Only ``/ask`` is public.
+* **Text is valid text.** :func:`clean_text` drops lone surrogates before they reach the
+  session, where gradio's JSON encoder would fail on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from functools import cache, wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import gradio as gr
+
+from planqa.corpus.errors import PlanqaError
+from planqa.corpus.text_edges import valid_text
+from planqa.ui.index_watch import LiveIndex
+from planqa.ui.messages import toast_text
+
+if TYPE_CHECKING:
+    from planqa.index.search import HybridSearcher
+    from planqa.rag.pipeline import Pipeline
+
+log = logging.getLogger("planqa.ui")
+
+INTERNAL_ERROR = "内部错误：这次请求没有完成（详情已记录在服务器日志中），请重试或换个问法。"
+#: Search and answering share one model: their events queue under one concurrency limit.
+BUSY: dict[str, Any] = {"concurrency_id": "planqa", "concurrency_limit": "default"}
+#: The page's script and style files, shipped as package data ("planqa.ui" = ["static/*"]).
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+T = TypeVar("T")
+
+
+def user_facing(fn: Callable[..., T]) -> Callable[..., T]:
+    """Show planqa errors as their message and anything else as a logged internal error."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except PlanqaError as exc:
+            raise gr.Error(toast_text(str(exc)), title="无法完成", print_exception=False) from None
+        except Exception:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(INTERNAL_ERROR, title="出错了", print_exception=False) from None
+
+    return wrapper
+
+
+def private(**kwargs: Any) -> dict[str, Any]:
+    """UI events are not API endpoints: hidden from the API page and from gradio_client."""
+    return {"api_visibility": "private", **kwargs}
+
+
+def clean_text(value: Any) -> Any:
+    """A text input as valid text: a lone surrogate (half an emoji from a browser or an API
+    client) would otherwise be kept in the session, where gradio's JSON encoder fails on it —
+    dropping the connection and every later answer of the session."""
+    return valid_text(value) if isinstance(value, str) else value
+
+
+def int_or_none(value: Any) -> int | None:
+    """A number from a link's query string, or None when it is not one (links can be edited)."""
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+@cache
+def static_text(name: str) -> str:
+    """A file of ``ui/static`` (a component's script), read once at start-up."""
+    return (STATIC_DIR / name).read_text(encoding="utf-8")
+
+
+class LiveHandlers:
+    """The base of each tab's handlers: the pipeline they work on, always the index's latest.
+
+    ``pipeline`` may be a :class:`LiveIndex` shared by all tabs; a plain pipeline gets its own.
+    Handlers that start a request take ``self.live.current()`` once (switching to a newly
+    published index version first) and use that pipeline throughout.
+    """
+
+    def __init__(self, pipeline: Pipeline | LiveIndex) -> None:
+        self.live = pipeline if isinstance(pipeline, LiveIndex) else LiveIndex(pipeline)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.live.pipeline
+
+    @property
+    def searcher(self) -> HybridSearcher:
+        return self.live.pipeline.searcher
+
+    def document_choices(self, names: Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """Documents as dropdown choices ("全部文件" first), by region then name: the 检索
+        filter, the 文档 picker and the index line's refresh all offer the same list."""
+        docs = self.searcher.documents
+        wanted = sorted(
+            names if names is not None else docs, key=lambda n: (docs[n].meta.region, n)
+        )
+        return [("全部文件", "")] + [
+            (f"{docs[n].meta.region} · {docs[n].meta.title}", n) for n in wanted
+        ]
