@@ -138,7 +138,7 @@ def gold_run_id(gold_path: str | Path, pipeline: Pipeline, *, name: str | None =
     settings = pipeline.settings
     digest = hashlib.sha256()
     digest.update(path.read_bytes())
-    manifest = pipeline.searcher.contents.manifest
+    manifest = pipeline.searcher.contents.manifest.to_dict()
     digest.update(json.dumps(manifest, sort_keys=True, ensure_ascii=False, default=str).encode())
     digest.update(f"extractive|{settings.answer_passages}|{settings.abstain_threshold}".encode())
     slug = _SLUG_RE.sub("_", name or path.stem).strip("_")[:40] or "gold"
