@@ -139,12 +139,21 @@ class Settings(BaseSettings):
     #: Seconds to extract one file's text (checked between paragraphs/pages; an alarm interrupts
     #: a slow page too where signals can, i.e. the main thread); long PDFs need the most.
     max_parse_seconds: float = Field(default=120.0, gt=0)
+    #: Scanned PDF pages (no text layer) are read by offline OCR (corpus/ocr.py); false refuses
+    #: a PDF that is all scans and leaves scanned pages of other PDFs empty.
+    ocr: bool = True
+    #: Seconds OCR may spend on one page (checked between its text lines; ~1-3 s is typical on
+    #: two cores); max_parse_seconds still bounds the whole file, so raise both for long scans.
+    ocr_page_seconds: float = Field(default=30.0, gt=0)
     #: Links in a corpus folder to files outside it are skipped: a link to a private file would
     #: be indexed and shown to anyone who can search. True follows them.
     follow_external_symlinks: bool = False
     #: Bytes one file uploaded to the web UI may have (gradio refuses more with 413). The only
     #: upload is the 评测 tab's gold file: the bundled development set is 14 KB.
     max_upload_bytes: int = Field(default=10 * 2**20, ge=1)
+    #: SHA-256 hex digests of the bearer tokens the HTTP API accepts, one per line (ui.api);
+    #: unset, the API is open on loopback and refused on any other address.
+    api_tokens_file: Path | None = None
 
     rrf_k: int = Field(default=60, ge=1)
     #: Regions named in a query get their own ranked lists in the hybrid fusion (see index.search).

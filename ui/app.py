@@ -64,7 +64,7 @@ class WebHandlers(AskHandlers, SearchHandlers, DocumentHandlers):
 
 
 def build_blocks(
-    pipeline: Pipeline,
+    pipeline: Pipeline | LiveIndex,
     *,
     concurrency: int = 4,
     max_queue: int = 64,
@@ -78,14 +78,14 @@ def build_blocks(
     (default ``./runs``, like ``planqa eval``); ``verdicts`` the SQLite verdict store (default
     ``<runs_dir>/verdicts.sqlite3``, the file to pass to ``planqa eval-verdicts --verdicts``).
     """
-    live = LiveIndex(pipeline)
+    live = pipeline if isinstance(pipeline, LiveIndex) else LiveIndex(pipeline)
     handlers = WebHandlers(live)
     runs_dir = runs_dir or DEFAULT_RUNS_DIR
     review = ReviewHandlers(
         live, runs_dir, verdicts or default_store_path(runs_dir), handlers.export_path
     )
     index_line = IndexLine(live, handlers.document_choices)
-    searcher = pipeline.searcher
+    searcher = live.pipeline.searcher
     region_choices = [("全部地区", "")] + [(r, r) for r in searcher.regions()]
 
     # delete_cache: gradio copies every exported CSV/XLSX into its cache; drop them after a day.
@@ -109,7 +109,7 @@ def build_blocks(
         evaluator_memory = gr.BrowserState("", storage_key="planqa-evaluator")
 
         with gr.Tabs() as tabs:
-            ask = build_ask_tab(handlers, region_choices, pipeline.llm_configured)
+            ask = build_ask_tab(handlers, region_choices, live.pipeline.llm_configured)
             search = build_search_tab(handlers, region_choices)
             docs = build_documents_tab(handlers)
             evaluation = build_review_tab(review, runs_dir, evaluator_memory)

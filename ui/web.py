@@ -9,6 +9,8 @@ that a refused bind fails in a moment instead of after loading them.
   ``PLANQA_UI_PASSWORD`` (gradio's login) gets a warning on stderr.
 * **Queued.** At most ``concurrency`` searches/answers run at once and ``max_queue`` wait, so
   many simultaneous users are served in turn rather than crashing the server.
+* **An HTTP JSON API** under ``/api/v1`` (:mod:`ui.api`) on the same live index, bearer tokens
+  when ``api_tokens_file`` is set, refused on a non-loopback address without them.
 * **Guarded.** Only ``/ask`` is callable without the page, uploads are capped at
   ``Settings.max_upload_bytes`` and failed logins back off per client (:mod:`ui.security`).
 """
@@ -28,13 +30,14 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from planqa.rag.pipeline import Pipeline
+    from planqa.ui.index_watch import LiveIndex
     from planqa.ui.security import LoginThrottle
 
 USER_ENV, PASSWORD_ENV = "PLANQA_UI_USER", "PLANQA_UI_PASSWORD"
 
 
 def build_app(
-    pipeline: Pipeline,
+    pipeline: Pipeline | LiveIndex,
     *,
     concurrency: int = 4,
     max_queue: int = 64,
@@ -111,11 +114,22 @@ def serve(
             f"use planqa. Set {USER_ENV} and {PASSWORD_ENV} to require one.",
             file=sys.stderr,
         )
+    from starlette.routing import Mount
+
     from planqa.rag.pipeline import Pipeline
+    from planqa.ui.api import API_PATH, build_api, read_token_digests
     from planqa.ui.app import launch_style
+    from planqa.ui.index_watch import LiveIndex
     from planqa.ui.security import guard_middleware
 
-    app = build_app(pipeline or Pipeline.open(settings), runs_dir=runs_dir, verdicts=verdicts)
+    # Before the models load: a bad tokens file is reported at once.
+    digests = read_token_digests(settings.api_tokens_file) if settings.api_tokens_file else None
+    live = LiveIndex(pipeline or Pipeline.open(settings))
+    app = build_app(live, runs_dir=runs_dir, verdicts=verdicts)
+    refuse = None
+    if digests is None and not is_loopback(host):
+        refuse = f"the HTTP API needs tokens when served on {host}: set PLANQA_API_TOKENS_FILE"
+    api = build_api(live.current, token_digests=digests, refuse_all=refuse)
     try:
         app.launch(
             server_name=host,
@@ -130,7 +144,10 @@ def serve(
             footer_links=["api"],
             mcp_server=False,
             max_file_size=settings.max_upload_bytes,
-            app_kwargs={"middleware": guard_middleware(app, login_throttle)},
+            app_kwargs={
+                "middleware": guard_middleware(app, login_throttle),
+                "routes": [Mount(API_PATH, app=api)],
+            },
             **launch_style(),
         )
     except OSError as exc:
