@@ -11,6 +11,7 @@ timed, stamped and recorded in the conversation the same way.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,11 @@ from planqa.rag.retrieval import PassageRetriever
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+
+#: A question that leans on an earlier turn: 「那它的GDP目标呢？」, 「该区…」, 「其…」.
+_LEANS_ON_A_TURN = re.compile(
+    r"^(?:那么?|还有|另外)?(?:它|其|该区|该地|这个区|这个地区)|^那.{0,12}呢[？?]?$"
+)
 
 #: One stage of a streamed answer: the draft so far (unverified LLM text), or the final Answer.
 Stage = str | Answer
@@ -109,6 +115,36 @@ class Pipeline:
         hits = self.retriever.hits(analysis.query, region=region)
         return analysis, hits
 
+    def _filter_overruled(
+        self, question: str, region: str | None, conversation: Conversation | None
+    ) -> bool:
+        """Whether the question names regions none of which the region filter selects: the
+        question says what it is about, so the filter is ignored (and the answer says so)
+        rather than answering about the filter's region with another region's figure."""
+        if not region:
+            return False
+        previous = conversation.previous if conversation else None
+        named = self.analyzer.analyse(self.analyzer.resolve_follow_up(question, previous)).regions
+        if not named:
+            return False
+        filtered = set(self.searcher.documents_for_region(region))
+        return not any(filtered & set(self.searcher.documents_for_region(r)) for r in named)
+
+    def _which_region(self, question: str, mode: str, id: str | None, started: float) -> Answer:
+        """A follow-up («那它的…呢») with no earlier turn and no region: ask which one is meant."""
+        choices = "、".join(self.searcher.regions()[:5])
+        return Answer(
+            question=question,
+            answer=f"请先说明是哪个地区（例如：{choices}），或在地区筛选中选择一个。",
+            abstained=True,
+            citations=(),
+            retrieved=(),
+            mode=mode,
+            id=id,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            details={"needs_region": True},
+        )
+
     def ask(
         self,
         question: str,
@@ -159,7 +195,14 @@ class Pipeline:
         Answer with the question, id, latency and resolved question and record the turn."""
         started = time.perf_counter()
         answerer = self.answerer(mode)
-        analysis, hits = self.prepare(question, region, conversation)
+        previous = conversation.previous if conversation else None
+        if previous is None and _LEANS_ON_A_TURN.search(question):
+            analysis = self.analyzer.analyse(question)
+            if not analysis.regions and not region:
+                yield self._which_region(question, mode, id, started)
+                return
+        ignored = self._filter_overruled(question, region, conversation)
+        analysis, hits = self.prepare(question, None if ignored else region, conversation)
         start_stream = getattr(answerer, "stream", None) if drafts else None
         if start_stream is not None:
             stream = start_stream(analysis, hits)
@@ -177,6 +220,10 @@ class Pipeline:
             latency_ms=(time.perf_counter() - started) * 1000.0,
             details={**answer.details, "resolved_question": analysis.text},
         )
+        if ignored:
+            named = "、".join(analysis.regions)
+            note = f"问题问的是{named}，已忽略地区筛选“{region}”"
+            answer = replace(answer, notice=f"{note}；{answer.notice}" if answer.notice else note)
         if conversation is not None:
             conversation.previous = analysis
             conversation.turns.append(answer)

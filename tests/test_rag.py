@@ -75,7 +75,8 @@ def test_follow_up_inherits_the_region(pipeline: Pipeline) -> None:
     assert all(h.chunk.doc == "001_609138391ce5f9ab.txt" for h in follow_up.retrieved[:3])
     conversation.clear()
     fresh = pipeline.ask("那它的GDP目标呢？", conversation=conversation)
-    assert "海州区" not in fresh.details["resolved_question"]
+    # Without the earlier turn there is no 它 to inherit: planqa asks which region is meant.
+    assert fresh.abstained and fresh.details == {"needs_region": True}
 
 
 def test_region_filter_applies_to_answers(pipeline: Pipeline) -> None:
@@ -193,3 +194,31 @@ def test_cli_ask_single_and_batch(
 
     neither = runner.invoke(app, ["ask"])
     assert neither.exit_code == 2 and "QUESTION" in neither.stderr
+
+
+def test_a_follow_up_without_an_earlier_turn_asks_which_region(
+    hash_index_settings: Settings,
+) -> None:
+    from planqa.rag.pipeline import Conversation
+
+    pipeline = Pipeline.open(hash_index_settings)
+    answer = pipeline.ask("那它的GDP目标呢？", conversation=Conversation())
+    assert answer.abstained and answer.answer.startswith("请先说明是哪个地区")
+    assert answer.details == {"needs_region": True} and not answer.citations
+    # With an earlier turn, the same words are a follow-up about that turn's region.
+    conversation = Conversation()
+    pipeline.ask("海州区的地区生产总值目标是多少？", conversation=conversation)
+    follow_up = pipeline.ask("那它的一般公共预算收入呢？", conversation=conversation)
+    assert "请先说明" not in follow_up.answer
+
+
+def test_a_region_filter_the_question_contradicts_is_ignored_and_said(
+    hash_index_settings: Settings,
+) -> None:
+    pipeline = Pipeline.open(hash_index_settings)
+    question = "海州区计划到2025年在运营的楼宇数量达到多少幢？"
+    answer = pipeline.ask(question, region="江阴高新区")
+    assert answer.notice and "已忽略地区筛选“江阴高新区”" in answer.notice
+    assert {c.region for c in answer.citations} <= {"连云港市海州区"}
+    kept = pipeline.ask(question, region="海州区")
+    assert not (kept.notice or "").startswith("问题问的是")
