@@ -9,7 +9,8 @@ passage a user is shown.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
@@ -30,6 +31,31 @@ class DocumentMeta:
     scope: str = ""
     #: Inferred fields the text did not settle (region, kind, period, title): shown for checking.
     uncertain: tuple[str, ...] = ()
+    #: Where each page of a paged file (PDF) begins in ``Document.text``: page ``i + 1`` starts
+    #: at ``page_starts[i]``. Empty for files without pages (.txt, .docx, web pages).
+    page_starts: tuple[int, ...] = ()
+    #: The pages (1-based) whose text came from OCR of a scanned image, not from a text layer,
+    #: and the recogniser's mean confidence (0..1) on each: such text may hold misreadings, so
+    #: a citation into it says 「扫描件识别」.
+    ocr_pages: tuple[int, ...] = ()
+    ocr_confidence: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        # An index stores the metadata as JSON and rebuilds it with DocumentMeta(**fields):
+        # its lists become tuples again, so a metadata read back equals the one written.
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, list):
+                object.__setattr__(self, spec.name, tuple(value))
+
+    def page_at(self, offset: int) -> int | None:
+        """The page (1-based) holding ``Document.text[offset]``; None for files without pages."""
+        if not self.page_starts:
+            return None
+        return max(1, bisect_right(self.page_starts, offset))
+
+    def is_ocr_page(self, page: int | None) -> bool:
+        return page is not None and page in self.ocr_pages
 
     @property
     def region_names(self) -> tuple[str, ...]:

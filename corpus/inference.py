@@ -6,6 +6,12 @@ opening paragraphs — with places looked up in the gazetteer, never guessed fro
 furniture (下载, 打印, 【字号…】, 来源 lines) is skipped. A field the text does not settle is
 named in ``DocumentMeta.uncertain`` so the user sees it and can fix it in the manifest;
 national documents (中共中央, 国务院…) get the national scope instead of a region.
+
+Metadata the file format carries (:class:`~corpus.extracted.FileHints`: a PDF's info title, a
+.docx's core properties, a web page's <title> and PubDate) is used where the text settles
+nothing: a title the text has no title line for, a date the opening does not state, an issuer
+from the author field. The text wins where it speaks, since converters often write a file name
+or "Microsoft Word - 文档1" as the title.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from planqa.corpus.documents import DocumentMeta
+from planqa.corpus.extracted import FileHints
 from planqa.corpus.gazetteer import ZONE_SUFFIXES, Division, Gazetteer, gazetteer, zone_aliases
 
 NATIONAL = "全国"
@@ -51,11 +58,17 @@ _ISSUER_LINE = re.compile(r"发布机构\s*[:：]?\s*([\u4e00-\u9fff]{4,30})")
 _ISSUER_OF_TITLE = re.compile(r"^([\u4e00-\u9fff ]{2,30}?)关于")
 
 
-def infer_meta(file: str, text: str) -> DocumentMeta:
-    """Best-effort metadata from the document itself, flagged ``inferred``."""
+def infer_meta(file: str, text: str, hints: FileHints | None = None) -> DocumentMeta:
+    """Best-effort metadata from the document itself, flagged ``inferred``; ``hints`` (what
+    the file format states) fill the fields the text leaves open."""
+    hints = hints or FileHints()
     head = text[:_HEAD_CHARS]
     uncertain: list[str] = []
     title = find_title(head)
+    hinted = _hinted_title(hints.title)
+    if not title and hinted:
+        title = hinted
+        head = f"{hinted}\n{head}"  # the region, kind and period are read from the title too
     if not title:
         lines = [line.strip() for line in head.splitlines()]
         title = next((line for line in lines if _is_title_shaped(line)), Path(file).stem)
@@ -68,7 +81,7 @@ def infer_meta(file: str, text: str) -> DocumentMeta:
     kind = infer_kind(title, head)
     if not kind:
         uncertain.append("kind")
-    date = infer_date(head)
+    date = infer_date(head) or hints.date
     period = infer_period(title, head, kind, date)
     if not period:
         uncertain.append("period")
@@ -80,11 +93,25 @@ def infer_meta(file: str, text: str) -> DocumentMeta:
         kind=kind,
         period=period,
         date=date,
-        issuer=infer_issuer(title, head, region, kind),
+        issuer=infer_issuer(title, head, region, kind) or _hinted_issuer(hints.author),
         inferred=True,
         scope=scope,
         uncertain=tuple(uncertain),
     )
+
+
+def _hinted_title(title: str) -> str:
+    """A format's title when it reads as a document title (not 「Microsoft Word - x.doc」)."""
+    title = re.sub(r"^Microsoft Word\s*-\s*", "", title.strip())
+    if re.search(r"\.(docx?|wps|pdf)$", title, re.I) or not _TITLE_MARKERS.search(title):
+        return ""
+    return title if _is_title_shaped(title) else ""
+
+
+def _hinted_issuer(author: str) -> str:
+    """An author field naming an organ (政府, 委员会, 办公室…), not a person or a login."""
+    author = author.strip()
+    return author if re.search(r"(政府|委员会|办公室|办公厅|局|厅|部|院)$", author) else ""
 
 
 def find_title(head: str) -> str:

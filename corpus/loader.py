@@ -3,6 +3,12 @@
 One unreadable file must not stop the rest of the corpus from loading, so failures are collected
 and reported, not raised. Duplicate texts under different names are kept once (the first by name).
 
+The bytes, not the name, choose the reader (corpus/formats.py): PDFs (layout, tables, pages and
+OCR of scans: corpus/pdf.py), .docx/.doc (corpus/word.py), saved web pages (corpus/web.py) and
+text. Metadata the format itself carries (PDF info, docx core properties, <title>/<meta>) backs
+the inference where the text is silent, and a PDF's page starts go into the metadata so that
+citations can name their page.
+
 Hostile files are among the failures: what a file inflates to, the text it yields and the time it
 takes are capped (corpus/guards.py, limits in Settings); a link out of the corpus folder is not
 followed (it would index and show a file its owner never put in the corpus); a file that is only
@@ -11,24 +17,20 @@ a table of contents or headings is refused like an empty one. Every reported pro
 
 from __future__ import annotations
 
-import importlib
-import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from planqa.corpus.decoding import decode_bytes
 from planqa.corpus.documents import Document
 from planqa.corpus.errors import DocumentError
+from planqa.corpus.formats import RICH_SUFFIXES, TEXT_SUFFIXES, extract, import_reader, sniff
 from planqa.corpus.furniture import TOC_HEADER_RE
-from planqa.corpus.guards import Deadline, TextBudget, check_zip, shown, within_time
+from planqa.corpus.guards import shown, within_time
 from planqa.corpus.heading_forms import SENTENCE_END_CHARS
 from planqa.corpus.inference import infer_meta
 from planqa.corpus.metadata import MANIFEST_NAME, load_manifest
 from planqa.corpus.settings import Settings
 from planqa.corpus.structure import MAX_COVER_CHARS, parse_structure
 
-TEXT_SUFFIXES = (".txt", ".md")
-RICH_SUFFIXES = (".docx", ".pdf")
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + RICH_SUFFIXES
 #: Larger files are almost certainly not one planning document; refuse rather than stall indexing.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -101,67 +103,23 @@ def read_document(
         data = path.read_bytes()
     except OSError as exc:
         raise DocumentError(f"{source}: cannot read ({exc.strerror or exc})") from exc
-    if suffix in RICH_SUFFIXES:  # before the clock starts: an alarm must not cut an import
-        parser = "docx" if suffix == ".docx" else "pypdf"
-        try:
-            importlib.import_module(parser)
-        except ImportError as exc:
-            raise DocumentError(f"{source}: cannot read {suffix} files ({exc})") from exc
-    text, encoding = within_time(
-        source, settings, lambda deadline: _extract(data, suffix, source, settings, deadline)
+    kind = sniff(data, suffix)
+    import_reader(kind, source)  # before the clock starts: an alarm must not cut an import
+    extracted, encoding = within_time(
+        source, settings, lambda deadline: extract(data, kind, source, settings, deadline)
     )
+    text = extracted.text
     _require_body(text, source)
     manifest = manifest if manifest is not None else load_manifest(path.parent)
-    meta = manifest.get(path.name) or infer_meta(path.name, text)
+    meta = manifest.get(path.name) or infer_meta(path.name, text, extracted.hints)
+    if extracted.page_starts:
+        meta = replace(
+            meta,
+            page_starts=extracted.page_starts,
+            ocr_pages=extracted.ocr_pages,
+            ocr_confidence=extracted.ocr_confidence,
+        )
     return Document(meta=meta, text=text, encoding=encoding)
-
-
-def _extract(
-    data: bytes, suffix: str, source: str, settings: Settings, deadline: Deadline
-) -> tuple[str, str]:
-    """``(text, encoding)`` of a file's bytes, within the text and time limits."""
-    if suffix in TEXT_SUFFIXES:
-        text, encoding = decode_bytes(data, source)
-        TextBudget(source, settings).add(len(text))
-        return text, encoding
-    return _extract_rich_text(data, suffix, source, settings, deadline), suffix.lstrip(".")
-
-
-def _extract_rich_text(
-    data: bytes, suffix: str, source: str, settings: Settings, deadline: Deadline
-) -> str:
-    """Word and PDF files go through python-docx and pypdf; their text then behaves like a .txt.
-
-    A .docx is a zip: its inflated size is checked before python-docx reads it. Text and time
-    are counted per paragraph or page, so an oversized file stops at the limit, not at its end.
-    """
-    budget = TextBudget(source, settings)
-    parts: list[str] = []
-    try:
-        if suffix == ".docx":
-            check_zip(data, source, settings)
-            import docx
-
-            items = (p.text for p in docx.Document(io.BytesIO(data)).paragraphs)
-        else:
-            import pypdf
-
-            items = (page.extract_text() or "" for page in pypdf.PdfReader(io.BytesIO(data)).pages)
-        deadline.check()
-        for item in items:
-            budget.add(len(item) + bool(parts))  # the joining newline
-            parts.append(item)
-            deadline.check()
-    except DocumentError:
-        raise
-    except Exception as exc:  # the parsers raise many types for damaged files
-        raise DocumentError(
-            f"{source}: cannot extract text from this {suffix} file ({exc})"
-        ) from exc
-    text = "\n".join(parts)
-    if not text.strip():
-        raise DocumentError(f"{source}: no extractable text (a scanned {suffix}? run OCR first)")
-    return text
 
 
 def _require_body(text: str, source: str) -> None:

@@ -129,3 +129,31 @@ def labelled_table_row(text: str, start: int, end: int) -> str | None:
 def _line_end(text: str, start: int) -> int:
     end = text.find("\n", start)
     return len(text) if end < 0 else end
+
+
+#: Characters of CJK text: spaces between them inside one cell are layout, not words.
+_CJK_SPACE = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef])\s+|\s+(?=[\u3000-\u9fff\uff00-\uffef])")
+#: What an empty cell reads as, so that the cells after it stay under their header.
+EMPTY_CELL = "—"
+
+
+def table_lines(rows: list[list[str | None]]) -> list[str]:
+    """A table from a PDF or a .docx as the flattened lines this module reads back: the header
+    row first, then each row, cells separated by one space (the shape text extraction gives an
+    indicator table, so :func:`header_of_row` and :func:`labelled_row` apply unchanged).
+
+    A cell's own line breaks and the spaces a layout put between its Chinese characters are
+    removed (a cell must stay one whitespace-free token where it can); an empty cell becomes
+    「—」; rows with no text at all are dropped.
+    """
+    lines = []
+    for row in rows:
+        cells = [_cell(cell) for cell in row]
+        if any(cell != EMPTY_CELL for cell in cells):
+            lines.append(" ".join(cells))
+    return lines
+
+
+def _cell(cell: str | None) -> str:
+    text = " ".join((cell or "").split())
+    return _CJK_SPACE.sub("", text) or EMPTY_CELL

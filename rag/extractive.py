@@ -218,7 +218,10 @@ class ExtractiveAnswerer:
             for sentence in picked:
                 hit = hits[sentence.hit_rank]
                 citation = Citation.from_hit(
-                    len(citations) + 1, hit, (sentence.start, sentence.end)
+                    len(citations) + 1,
+                    hit,
+                    (sentence.start, sentence.end),
+                    self.searcher.documents.get(hit.chunk.doc),
                 )
                 citations.append(citation)
                 text = hit.chunk.text[
@@ -267,7 +270,9 @@ class ExtractiveAnswerer:
         「未在现有文件中找到浙江省的相关内容。现有文件中最接近的是——广东省：…[1]」."""
         sentence, failed = near_misses[0]
         hit = hits[sentence.hit_rank]
-        citation = Citation.from_hit(1, hit, (sentence.start, sentence.end))
+        citation = Citation.from_hit(
+            1, hit, (sentence.start, sentence.end), self.searcher.documents.get(hit.chunk.doc)
+        )
         quote = hit.chunk.text[sentence.start - hit.chunk.start : sentence.end - hit.chunk.start]
         quote = self._quote(hit, quote, sentence.start)
         subject = refusal_subject(question.constraints, failed)
