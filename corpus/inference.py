@@ -93,7 +93,10 @@ def infer_meta(file: str, text: str, hints: FileHints | None = None) -> Document
         kind=kind,
         period=period,
         date=date,
-        issuer=infer_issuer(title, head, region, kind) or _hinted_issuer(hints.author),
+        # the text's own statement, then the format's author, then the report's default
+        issuer=infer_issuer(title, head, region, "")
+        or _hinted_issuer(hints.author)
+        or infer_issuer(title, head, region, kind),
         inferred=True,
         scope=scope,
         uncertain=tuple(uncertain),
