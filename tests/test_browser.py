@@ -227,25 +227,52 @@ def test_follow_up_and_clear(page) -> None:
     page.wait_for_function("() => !document.querySelector('#pq-chatbot .pq-answer')")
 
 
-def test_precedent_search_groups_and_downloads_csv(page) -> None:
+def search_for(page, query: str) -> None:
     page.get_by_role("tab", name="检索").click()
-    page.locator("#pq-query input, #pq-query textarea").first.fill("集成电路 测试")
+    page.locator("#pq-query input, #pq-query textarea").first.fill(query)
     page.get_by_role("button", name="检索", exact=True).click()
     page.locator(".pq-results").wait_for()
+
+
+def test_precedent_search_lists_exactly_the_passages_with_the_term(
+    page, xss_settings: Settings
+) -> None:
+    """人才公寓 is in exactly N passages of the corpus: the page lists N, highlighted, the count
+    says N, and the CSV's header carries the query and holds the N rows shown."""
+    from planqa.index.search import HybridSearcher
+
+    chunks = HybridSearcher.open(xss_settings).contents.chunks
+    n = sum("人才公寓" in chunk.text for chunk in chunks)
+    assert 0 < n < 20
+    search_for(page, "人才公寓")
     hits = page.locator(".pq-hit")
-    assert hits.count() == 20
-    assert page.locator(".pq-group").count() >= 2
-    assert "共 20 条段落" in page.locator("#pq-search-summary").inner_text()
+    sync_api.expect(hits).to_have_count(n)
+    marks = page.locator(".pq-hit mark.pq-term").all_inner_texts()
+    assert marks.count("人才公寓") >= n and set(marks) <= {"人才公寓", "人才", "公寓"}
+    assert f"共 {n} 条段落" in page.locator("#pq-search-summary").inner_text()
+    assert page.locator(".pq-count-table tbody tr").count() >= 1
+    assert "相关度：高" in hits.first.inner_text()
+    assert "包含完整检索词" in hits.first.locator(".pq-rel").get_attribute("title")
     screenshot(page, "02-search.png")
 
     with page.expect_download() as info:
         page.get_by_role("button", name="下载 CSV").click()
     download = info.value
+    assert download.suggested_filename.startswith("planqa-检索-人才公寓-")
     assert download.suggested_filename.endswith(".csv")
     with open(download.path(), encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.reader(handle))
-    assert rows[0][:3] == ["排名", "地区", "文件标题"] and len(rows) == 21
+        lines = handle.read().splitlines()
+    assert "# 检索词：人才公寓" in lines
+    rows = list(csv.reader(line for line in lines if not line.startswith("# ")))
+    assert rows[0][:3] == ["序号", "相关度", "地区"] and len(rows) == n + 1
 
+    page.locator("#pq-related input").check()
+    page.get_by_role("button", name="检索", exact=True).click()
+    sync_api.expect(page.locator(".pq-related-title")).to_be_visible()
+    assert hits.count() > n
+    assert f"共 {n} 条段落" in page.locator("#pq-search-summary").inner_text()
+
+    page.locator(".pq-count-table a").first.click()  # the table links into the list
     hits.first.locator("a.pq-open").click()
     page.locator("#pq-viewer .pq-focus").first.wait_for()
 

@@ -24,7 +24,8 @@ from planqa.rag.answer import NOT_FOUND, Answer, Citation
 from planqa.rag.pipeline import Pipeline
 from planqa.ui import render, render_documents, render_search
 from planqa.ui.app import INTERNAL_ERROR, WebHandlers
-from planqa.ui.export import EXPORT_COLUMNS, write_csv, write_xlsx
+from planqa.ui.export import EXPORT_COLUMNS, TEXT_COLUMN, export_name, write_csv, write_xlsx
+from planqa.ui.precedents import find_precedents
 from planqa.ui.tab_ask import ChatSession
 from planqa.ui.web import build_app, check_bind, is_loopback, login_from_env, serve
 
@@ -47,8 +48,14 @@ OUR_TAGS = {
     "h3",
     "b",
     "nav",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
 }
-OUR_ATTRIBUTES = {"class", "id", "href", "target", "rel", "data-pos"}
+OUR_ATTRIBUTES = {"class", "id", "href", "target", "rel", "data-pos", "title"}
 
 
 def assert_inert(markup: str) -> None:
@@ -280,40 +287,82 @@ def test_api_ask_returns_text_and_citations(handlers: WebHandlers) -> None:
 # --------------------------------------------------------------------------- 检索 and export
 
 
-def test_search_groups_results_and_exports_csv_and_xlsx(handlers: WebHandlers) -> None:
+def read_export_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    """The ``#`` header lines and the table rows of an exported CSV."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        lines = handle.read().splitlines()
+    comments = [line for line in lines if line.startswith("# ")]
+    rows = list(csv.reader([line for line in lines if not line.startswith("# ")]))
+    return comments, rows
+
+
+def test_search_lists_only_matching_passages_and_exports_them(handlers: WebHandlers) -> None:
+    # Changed for issue 19: the count is the passages containing the terms, not the padded k.
     summary, markup, csv_update, xlsx_update = handlers.search(
         "集成电路 测试", 20, "", "", "", "hybrid"
     )
-    assert summary.startswith("共 20 条段落")
+    result = find_precedents(handlers.searcher, "集成电路 测试", limit=20)
+    n = len(result.matches)
+    assert 0 < n < 20
+    assert all(
+        "集成电路" in p.hit.chunk.text and "测试" in p.hit.chunk.text for p in result.matches
+    )
+    assert summary.startswith(f"共 {n} 条段落")
     assert_inert(markup)
-    hits = handlers.searcher.search("集成电路 测试", 20)
-    groups = render_search.group_hits(hits)
-    assert sum(g.count for g in groups) == 20
-    assert groups[0].region == hits[0].chunk.region  # best-ranked region first
-    assert markup.count('class="pq-hit"') == 20 and markup.count('class="pq-group"') == len(groups)
+    groups = render_search.group_hits(p.hit for p in result.matches)
+    assert markup.count('class="pq-hit"') == n and markup.count('class="pq-group"') == len(groups)
+    assert markup.count('<mark class="pq-term">') >= 2 * n
 
     csv_path = Path(csv_update["value"])
     assert csv_path.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel needs the BOM
-    with csv_path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.reader(handle))
-    assert rows[0] == EXPORT_COLUMNS and len(rows) == 21
-    assert [r[3] for r in rows[1:]] == [h.chunk.doc for h in hits]
-    assert rows[1][10] == hits[0].chunk.text
+    assert csv_path.name.startswith("planqa-检索-集成电路_测试-")
+    comments, rows = read_export_csv(csv_path)
+    assert "# 检索词：集成电路 测试" in comments
+    assert any(c.startswith("# 索引版本：") for c in comments)
+    assert any(c == f"# 包含检索词的段落：{n}" for c in comments)
+    assert rows[0] == EXPORT_COLUMNS and len(rows) == n + 1
+    assert [r[4] for r in rows[1:]] == [p.hit.chunk.doc for p in result.matches]
+    assert rows[1][TEXT_COLUMN] == result.matches[0].hit.chunk.text
+    columns = {name: i for i, name in enumerate(EXPORT_COLUMNS)}
+    assert rows[1][columns["期间"]] and rows[1][columns["类型"]] and rows[1][columns["文件日期"]]
 
     from openpyxl import load_workbook
 
-    sheet = load_workbook(xlsx_update["value"]).active
-    values = list(sheet.iter_rows(values_only=True))
-    assert list(values[0]) == EXPORT_COLUMNS and len(values) == 21
-    assert values[1][10] == hits[0].chunk.text and values[1][0] == 1
+    workbook = load_workbook(xlsx_update["value"])
+    assert workbook.sheetnames == ["检索条件", "检索结果"]
+    header = dict(workbook["检索条件"].iter_rows(values_only=True))
+    assert header["检索词"] == "集成电路 测试" and header["包含检索词的段落"] == str(n)
+    values = list(workbook["检索结果"].iter_rows(values_only=True))
+    assert list(values[0]) == EXPORT_COLUMNS and len(values) == n + 1
+    assert values[1][TEXT_COLUMN] == result.matches[0].hit.chunk.text and values[1][0] == 1
+
+
+def test_search_with_related_passages_exports_what_is_shown(handlers: WebHandlers) -> None:
+    summary, markup, csv_update, _ = handlers.search(
+        "集成电路 测试", 20, "", "", "", "hybrid", True, "region"
+    )
+    n = len(find_precedents(handlers.searcher, "集成电路 测试").matches)
+    assert summary.startswith(f"共 {n} 条段落") and "另列出 20 条相关段落" in summary
+    assert markup.count('class="pq-hit"') == n + 20 and "相关度：低" in markup
+    _, rows = read_export_csv(Path(csv_update["value"]))
+    assert len(rows) == n + 21 and rows[-1][1] == "低"
+
+
+def test_export_name_keeps_safe_characters() -> None:
+    name = export_name('人才/公寓 <"..\\x">' + "很" * 80)
+    assert name.startswith("planqa-检索-人才_公寓_x_很")
+    assert "/" not in name and "\\" not in name and "." not in name and '"' not in name
+    assert len(name) < 80
 
 
 def test_search_filters_by_region_document_and_chapter(handlers: WebHandlers) -> None:
     region = "南通市经济技术开发区"
     _, _, csv_update, _ = handlers.search("产业", 50, region, "", "产业", "hybrid")
-    with Path(csv_update["value"]).open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    assert rows and all(r["地区"] == region and "产业" in r["章节"] for r in rows)
+    comments, rows = read_export_csv(Path(csv_update["value"]))
+    assert f"# 地区：{region}" in comments and "# 章节关键词：产业" in comments
+    table = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    assert table and all(r["地区"] == region and "产业" in r["章节"] for r in table)
+    assert all("产业" in r["段落文本"] for r in table)
     choices = handlers.documents_for_region(region)["choices"]
     assert [value for _, value in choices] == ["", "000_7b8cb340e9bca2f6.txt"]
 
@@ -322,7 +371,7 @@ def test_search_without_results_hides_downloads(handlers: WebHandlers) -> None:
     summary, markup, csv_update, xlsx_update = handlers.search(
         "集成电路", 10, "", "", "没有这个章节", "hybrid"
     )
-    assert summary == "没有匹配的段落。" and "没有找到匹配的段落" in markup
+    assert summary.startswith("没有段落包含检索词") and "没有段落包含这些检索词" in markup
     assert csv_update["visible"] is False and xlsx_update["visible"] is False
 
 
@@ -335,11 +384,11 @@ def test_export_neutralises_formulas_and_keeps_text(tmp_path: Path) -> None:
     hits = [fake_hit('=HYPERLINK("http://x")\x01' + XSS), fake_hit("@SUM(A1)", start=900)]
     with write_csv(hits, tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[1][10].startswith("'=HYPERLINK") and rows[2][10] == "'@SUM(A1)"
+    assert rows[1][TEXT_COLUMN].startswith("'=HYPERLINK") and rows[2][TEXT_COLUMN] == "'@SUM(A1)"
     from openpyxl import load_workbook
 
     sheet = load_workbook(write_xlsx(hits, tmp_path / "r.xlsx")).active
-    cell = sheet.cell(row=2, column=11)
+    cell = sheet.cell(row=2, column=TEXT_COLUMN + 1)
     assert cell.data_type == "s" and cell.value == '=HYPERLINK("http://x")' + XSS
 
 
