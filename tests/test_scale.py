@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.scale import DEFAULT_SCALE_DIR, KernelDensity, news_documents
+from bench.scale_bench import run_scale_bench, summary_rows
 from planqa.corpus.settings import Settings
-from planqa.eval.scale import DEFAULT_SCALE_DIR, KernelDensity, news_documents
-from planqa.eval.scale_bench import run_scale_bench, summary_rows
 from planqa.index.bm25 import BM25Index
 from planqa.index.builder import add_documents, build_index
 from planqa.index.search import HybridSearcher

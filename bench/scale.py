@@ -225,7 +225,7 @@ class SyntheticPassageEmbedder:
 
 
 def main() -> None:
-    """``python -m planqa.eval.scale`` embeds and caches the real sample (minutes; run it niced)."""
+    """``python -m bench.scale`` embeds and caches the real sample (minutes; run it niced)."""
     import sys
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000

@@ -8,7 +8,7 @@ What is real and what is not (the report says it too, under "method"):
 * Measured apart: passage embedding with the real model, on a random sample of news chunks; the
   full-build time at each size is extrapolated from that rate.
 * Synthetic: the passage vectors of the 10K/100K indexes and the whole 1M vector set, drawn from a
-  kernel density estimate of the real sample (eval/scale.py). Only the 1M vector index is built
+  kernel density estimate of the real sample (bench/scale.py). Only the 1M vector index is built
   at 1M: its text side would not fit the time a 2-core machine has (tokenising alone ~15 min).
 * Adding a document embeds its chunks with the real model, so that number is end to end.
 """
@@ -25,11 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from planqa.corpus.settings import Settings
-from planqa.eval.bench import directory_bytes
-from planqa.eval.metrics import percentile
-from planqa.eval.process_memory import proc_status_mb
-from planqa.eval.scale import (
+from bench.bench import directory_bytes
+from bench.process_memory import proc_status_mb
+from bench.scale import (
     DEFAULT_SCALE_DIR,
     NEWS_REGION_PREFIX,
     KernelDensity,
@@ -38,6 +36,8 @@ from planqa.eval.scale import (
     sample_embeddings,
     scale_corpus,
 )
+from planqa.corpus.settings import Settings
+from planqa.eval.metrics import percentile
 from planqa.index.builder import add_documents, build_from_documents
 from planqa.index.embedder import make_embedder
 from planqa.index.search import HybridSearcher
@@ -49,7 +49,7 @@ DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 METHOD = (
     "real: text, chunking, jieba, BM25, FAISS, store, loading, search, ask, query embeddings; "
     "synthetic: passage vectors of the 10K/100K indexes and all 1M vectors (kernel density "
-    "around real e5 vectors of sampled news chunks, eval/scale.py); measured apart: passage "
+    "around real e5 vectors of sampled news chunks, bench/scale.py); measured apart: passage "
     "embedding throughput, from which full-build hours are extrapolated; add-one-document "
     "embeds with the real model."
 )

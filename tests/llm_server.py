@@ -14,8 +14,8 @@ server is ``llama-cpp-python[server]``, which PyPI ships as source. So this modu
 
 Usage (``make test-llm`` runs ``setup`` then the test; the test starts and stops the server)::
 
-    python -m planqa.eval.llm_server setup [--model qwen2.5-coder-0.5b]
-    python -m planqa.eval.llm_server start | stop | status | serve
+    python tests/llm_server.py setup [--model qwen2.5-coder-0.5b]
+    python tests/llm_server.py start | stop | status | serve
 
 Then point planqa at it: ``PLANQA_LLM_PROVIDER=openai PLANQA_LLM_MODEL=qwen
 PLANQA_LLM_BASE_URL=http://127.0.0.1:8012/v1``.
@@ -315,7 +315,7 @@ def start(
     if port_in_use(host, port):
         raise RuntimeError(
             f"{host}:{port} is already in use (a server from an earlier run?); "
-            "stop it with `python -m planqa.eval.llm_server stop` or pick another --port"
+            "stop it with `python tests/llm_server.py stop` or pick another --port"
         )
     log = (directory / f"server-{port}.log").open("ab")
     started = time.monotonic()
@@ -384,7 +384,7 @@ def port_in_use(host: str = HOST, port: int = PORT) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m planqa.eval.llm_server",
+        prog="python tests/llm_server.py",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

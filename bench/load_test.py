@@ -9,9 +9,9 @@ run, so a leak shows as growth between the last two.
 It only talks to loopback addresses, its request count is fixed, and a server it starts is
 stopped again::
 
-    python -m planqa.eval.load_test --start         # planqa serve on a free port, then stop it
-    python -m planqa.eval.load_test --url http://127.0.0.1:7860/ --pid 12345
-    python -m planqa.eval.load_test --start --embedding-model hash --index /tmp/idx --out load.json
+    python -m bench.load_test --start         # planqa serve on a free port, then stop it
+    python -m bench.load_test --url http://127.0.0.1:7860/ --pid 12345
+    python -m bench.load_test --start --embedding-model hash --index /tmp/idx --out load.json
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from bench.process_memory import proc_status_mb
 from planqa.corpus.errors import InputError
 from planqa.eval.gold import BUNDLED_DEV_GOLD, load_gold
-from planqa.eval.process_memory import proc_status_mb
 
 #: Seconds one request may take before it counts as an error (a queued request waits its turn).
 REQUEST_TIMEOUT_S = 300.0
@@ -234,7 +234,7 @@ def run_load(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m planqa.eval.load_test", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.load_test", description=__doc__)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument(
         "--url", help="A running server (loopback only), e.g. http://127.0.0.1:7860/"
