@@ -3,8 +3,8 @@
 Run from the repository root (numbers go to stdout as JSON, and are quoted in
 docs/file-formats.md):
 
-    .venv/bin/python docs/file_formats_bench.py            # all three measurements
-    .venv/bin/python docs/file_formats_bench.py --no-index # skip the 200-page index build
+    .venv/bin/python bench/file_formats_bench.py            # all three measurements
+    .venv/bin/python bench/file_formats_bench.py --no-index # skip the 200-page index build
 
 1. Text PDFs: the five bundled documents drawn as PDFs (reportlab, a header and page number on
    every page), read by ``read_document``: pages per second.
