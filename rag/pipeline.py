@@ -196,7 +196,8 @@ class Pipeline:
         started = time.perf_counter()
         answerer = self.answerer(mode)
         previous = conversation.previous if conversation else None
-        if previous is None and _LEANS_ON_A_TURN.search(question):
+        leans = isinstance(question, str) and _LEANS_ON_A_TURN.search(question)
+        if previous is None and leans:
             analysis = self.analyzer.analyse(question)
             if not analysis.regions and not region:
                 yield self._which_region(question, mode, id, started)
@@ -220,6 +221,8 @@ class Pipeline:
             latency_ms=(time.perf_counter() - started) * 1000.0,
             details={**answer.details, "resolved_question": analysis.text},
         )
+        # Citations made without the documents at hand (the LLM's) get their pages here.
+        answer = answer.with_pages(self.searcher.documents)
         if ignored:
             named = "、".join(analysis.regions)
             note = f"问题问的是{named}，已忽略地区筛选“{region}”"
