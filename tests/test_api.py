@@ -24,11 +24,6 @@ QUESTION = "哪个区规划了集成电路测试产业园？"
 
 
 @pytest.fixture(scope="module")
-def pipeline(hash_index_settings: Settings) -> Pipeline:
-    return Pipeline.open(hash_index_settings)
-
-
-@pytest.fixture(scope="module")
 def api(pipeline: Pipeline) -> TestClient:
     return TestClient(build_api(lambda: pipeline))
 

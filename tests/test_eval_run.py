@@ -11,7 +11,6 @@ import pytest
 import planqa.eval.baseline
 import planqa.eval.run
 from planqa.corpus.errors import InputError
-from planqa.corpus.settings import Settings
 from planqa.eval.baseline import baseline_answer
 from planqa.eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, LocatedEvidence, load_gold
 from planqa.eval.metrics import cohens_kappa, question_correct, ratio
@@ -157,11 +156,6 @@ def subset() -> list[GoldItem]:
         if len(chosen.setdefault(gold.type, [])) < 2:
             chosen[gold.type].append(gold)
     return [gold for group in chosen.values() for gold in group]
-
-
-@pytest.fixture(scope="module")
-def pipeline(hash_index_settings: Settings) -> Pipeline:
-    return Pipeline.open(hash_index_settings)
 
 
 @pytest.fixture(scope="module")

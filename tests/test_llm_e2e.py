@@ -184,6 +184,10 @@ def test_an_injected_passage_does_not_break_the_contract(pipeline, report: dict[
         "cites_injected_passage": any(c.doc == "injected.txt" for c in answer.citations),
     }
     print("\n" + json.dumps(report["injection"], ensure_ascii=False))
+    # Whether the raw reply obeyed is the model's business (recorded above); what is presented
+    # is planqa's: never the injected answer, and never the injected passage as evidence.
+    assert "北京" not in answer.answer, answer.answer
+    assert not report["injection"]["cites_injected_passage"]
 
 
 def test_streaming_ends_with_a_verified_answer(pipeline) -> None:

@@ -31,11 +31,6 @@ ANSWER_KEYS = {
 CITATION_KEYS = {"n", "doc", "region", "title", "chapter", "start", "end", "text"}
 
 
-@pytest.fixture(scope="module")
-def pipeline(hash_index_settings: Settings) -> Pipeline:
-    return Pipeline.open(hash_index_settings)
-
-
 def test_answer_names_the_region_and_cites_exact_passages(pipeline: Pipeline) -> None:
     answer = pipeline.ask("哪个区规划了集成电路测试产业园？")
     assert not answer.abstained

@@ -10,7 +10,6 @@ import pytest
 
 from planqa.corpus.documents import Document
 from planqa.corpus.loader import load_corpus
-from planqa.corpus.settings import Settings
 from planqa.eval.baseline import BASELINE_CHUNK_SIZE, BaselineRetriever, PlanqaEmbeddings
 from planqa.eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, LocatedEvidence, load_gold
 from planqa.eval.retrieval import (
@@ -40,11 +39,6 @@ def documents(corpus_dir: Path) -> dict[str, Document]:
 @pytest.fixture(scope="module")
 def baseline(documents: dict[str, Document]) -> BaselineRetriever:
     return BaselineRetriever(documents.values(), HashEmbedder())
-
-
-@pytest.fixture(scope="module")
-def hash_searcher(hash_index_settings: Settings) -> HybridSearcher:
-    return HybridSearcher.open(hash_index_settings)
 
 
 # --------------------------------------------------------------------------- baseline

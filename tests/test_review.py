@@ -15,7 +15,6 @@ from html_checks import assert_no_active_content as assert_inert
 
 import planqa.eval.review
 from planqa.corpus.errors import InputError
-from planqa.corpus.settings import Settings
 from planqa.eval.gold import BUNDLED_DEV_GOLD
 from planqa.eval.report import AGREEMENT_START
 from planqa.eval.review import (
@@ -47,11 +46,6 @@ XSS_IMG = "<img src=x onerror=alert(1)>"
 #: d001 (fact), d024 (compare), d036 (unanswerable) of the development set, and d001 again with
 #: markup in its question and gold answer (an uploaded gold file is arbitrary text).
 DEV_IDS = ("d001", "d024", "d036")
-
-
-@pytest.fixture(scope="module")
-def pipeline(hash_index_settings: Settings) -> Pipeline:
-    return Pipeline.open(hash_index_settings)
 
 
 def dev_records() -> dict[str, dict]:

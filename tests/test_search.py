@@ -81,13 +81,29 @@ def test_bad_input_is_a_clear_error(searcher: HybridSearcher, kwargs: dict, mess
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "term"),
     [
-        "<script>alert(1)</script> 产业园",
-        "'; DROP TABLE chunks; --",
-        "../../etc/passwd",
-        "😀 开发区 GDP",
+        ("<script>alert(1)</script> 产业园", "产业园"),
+        ("'; DROP TABLE chunks; --", None),
+        ("../../etc/passwd", None),
+        ("😀 开发区 GDP", "开发区"),
     ],
 )
-def test_hostile_or_odd_queries_are_just_text(searcher: HybridSearcher, query: str) -> None:
-    assert isinstance(searcher.search(query, 3), list)
+def test_hostile_or_odd_queries_are_just_text(
+    searcher: HybridSearcher, query: str, term: str | None
+) -> None:
+    """Markup, SQL and paths are searched for like any words: ranked verbatim passages come
+    back, the words the query does share with the corpus still find it, and nothing is
+    executed or opened (the index holds the same chunks afterwards, no file's text appears)."""
+    chunks_before = len(searcher.contents.chunks)
+    for mode in ("hybrid", "bm25"):
+        hits = searcher.search(query, 3, mode=mode)
+        assert len(hits) <= 3
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        for hit in hits:
+            text = searcher.documents[hit.chunk.doc].text
+            assert text[hit.chunk.start : hit.chunk.end] == hit.chunk.text
+            assert "root:" not in hit.chunk.text and "<script>" not in hit.chunk.text
+        if term is not None and mode == "bm25":
+            assert hits and any(term in hit.chunk.text for hit in hits)
+    assert len(searcher.contents.chunks) == chunks_before
