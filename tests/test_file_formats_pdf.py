@@ -116,6 +116,10 @@ def test_a_citation_into_a_pdf_names_its_page(tmp_path: Path) -> None:
     bare = dataclasses.replace(citation, page=None)
     paged = dataclasses.replace(answer, citations=(bare,)).with_pages({document.name: document})
     assert paged.citations[0].page == expected
+    # the chat shows it beside the chapter
+    from planqa.ui.render import citation_block
+
+    assert f"第{expected}页" in citation_block(citation)
 
 
 def test_a_txt_citation_has_no_page() -> None:

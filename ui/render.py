@@ -168,11 +168,15 @@ def passage_block(
     end: int,
     text: str,
     quote: tuple[int, int] | None = None,
+    page: str = "",
 ) -> str:
-    """One expandable passage: where it is from, its text (the quote marked), a viewer link."""
+    """One expandable passage: where it is from (with its page in a paged file: 「第12页」 or
+    「第12页（扫描件识别）」), its text (the quote marked), a viewer link."""
     spans = [Span(*quote, css="pq-quote")] if quote and quote != (start, end) else []
     href = open_href(doc, start, end, *(quote or (None, None)))
     where = chapter_path(chapter) or "（正文）"
+    if page:
+        where = f"{where} · {page}"
     return (
         '<details class="pq-cite">'
         f'<summary><span class="pq-n">{esc(label)}</span> '
@@ -196,6 +200,7 @@ def citation_block(citation: Citation) -> str:
         end=citation.end,
         text=citation.text,
         quote=(citation.quote_start, citation.quote_end),
+        page=citation.page_label,
     )
 
 
