@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -375,3 +376,56 @@ def test_eval_tab_records_a_verdict_that_survives_a_reload(page, runs_dir: Path)
     ] == [("d002", "测试员", "partial", "false")]
     assert rows[0]["note"] == note  # starts with a letter, so it needs no formula guard
     assert (runs_dir / "verdicts.sqlite3").is_file()
+
+
+#: English a Chinese page may show: names, formats and the corpus's own words.
+ENGLISH_ALLOWED = {"planqa", "CSV", "Excel", "LLM", "PDF", "GDP", "CBD", "PM", "Gradio"}
+#: File names and the planted payloads are data, not interface text.
+_DATA_TEXT = re.compile(r"\S+\.(?:txt|pdf|docx|html|md|jsonl?)\b|<[^>]*>|alert\(1\)|\bv-[\w-]+")
+
+
+def english_words(text: str) -> set[str]:
+    """Words of two or more Latin letters in ``text``, less file names and the allow-list."""
+    return set(re.findall(r"[A-Za-z]{2,}", _DATA_TEXT.sub(" ", text))) - ENGLISH_ALLOWED
+
+
+def page_text(page) -> str:
+    """The page's text less the footer: its "Use via API" link (ui/web.py's footer_links) is
+    for developers and gradio does not translate it; everything else must be Chinese."""
+    text = page.locator("body").inner_text()
+    for part in page.locator("footer").all_inner_texts():
+        text = text.replace(part, " ")
+    return text
+
+
+def test_every_tab_speaks_chinese_to_an_english_browser(browser, base_url: str) -> None:
+    """With the browser set to English, no tab shows an English word: gradio's own strings
+    (Drop File Here, toast titles) follow the page's language, and a too-long question is
+    refused in Chinese and stays in the textbox."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        page.goto(base_url)
+        page.wait_for_selector("#pq-question textarea")
+        question = "问" * 5000
+        page.locator("#pq-question textarea").fill(question)
+        page.get_by_role("button", name="发送").click()
+        toast = page.locator(".toast-body").first
+        toast.wait_for()
+        assert "问题过长（5000 字" in toast.inner_text()
+        assert not english_words(toast.inner_text())
+        sync_api.expect(page.locator("#pq-question textarea")).to_have_value(question)
+        found = {}
+        for tab in ("问答", "检索", "文档", "评测"):
+            page.get_by_role("tab", name=tab).click()
+            # A status line can show gradio's fallback "Loading" for a moment while its
+            # Chinese strings load: English must not *stay*, so look a few times.
+            for _ in range(10):
+                page.wait_for_timeout(500)
+                found[tab] = english_words(page_text(page))
+                if not found[tab]:
+                    break
+        assert found == {tab: set() for tab in found}
+    finally:
+        context.close()

@@ -238,7 +238,8 @@ def test_chat_refusal_state(handlers: WebHandlers) -> None:
 def test_chat_user_error_becomes_a_message(handlers: WebHandlers) -> None:
     messages, _ = run_turn(handlers, "集成电路测试产业园在哪里？", region="不存在的地区")
     reply = last_reply(messages)
-    assert 'class="pq-error"' in reply and "unknown region" in reply
+    # Changed for issue 19: the error is shown in Chinese.
+    assert 'class="pq-error"' in reply and "没有名为「不存在的地区」的地区" in reply
 
 
 def test_chat_unexpected_error_is_contained(
@@ -376,8 +377,35 @@ def test_search_without_results_hides_downloads(handlers: WebHandlers) -> None:
 
 
 def test_search_user_error_is_shown(handlers: WebHandlers) -> None:
-    with pytest.raises(gr.Error, match="empty"):
+    # Changed for issue 19: the page shows the core's errors in Chinese.
+    with pytest.raises(gr.Error, match="请输入问题或关键词"):
         handlers.search("   ", 10, "", "", "", "hybrid")
+    with pytest.raises(gr.Error, match=r"问题过长（5000 字，上限 \d+ 字），请缩短后重试"):
+        handlers.search("测" * 5000, 10, "", "", "", "hybrid")
+    with pytest.raises(gr.Error, match="没有名为「火星」的地区"):
+        handlers.search("产业", 10, "火星", "", "", "hybrid")
+
+
+def test_core_errors_become_chinese_by_class_and_case() -> None:
+    from planqa.corpus.errors import DocumentError, IndexStoreError, ModelError
+    from planqa.ui.messages import user_message
+
+    long = InputError(
+        "the query has 5000 characters, over the limit of 2000; shorten it or set "
+        "PLANQA_MAX_QUERY_CHARS"
+    )
+    assert user_message(long) == "问题过长（5000 字，上限 2000 字），请缩短后重试。"
+    assert "索引" in user_message(IndexStoreError("no index at /srv/x; run planqa index"))
+    assert "模型" in user_message(ModelError("model BAAI/bge cannot be loaded"))
+    assert "文件" in user_message(DocumentError("x.pdf is binary"))
+    for exc in (InputError("--k must be positive"), IndexStoreError("set PLANQA_INDEX_DIR")):
+        assert not re.search(r"[A-Za-z]{2,}", user_message(exc))
+
+
+def test_a_too_long_question_stays_in_the_textbox(handlers: WebHandlers) -> None:
+    question = "南通" * 2500
+    messages, _, textbox = list(handlers.chat(question, "extractive", "", None))[-1]
+    assert textbox == question and messages == []
 
 
 def test_export_neutralises_formulas_and_keeps_text(tmp_path: Path) -> None:

@@ -188,7 +188,8 @@ def test_a_run_folder_outside_the_runs_folder_is_refused_without_its_path(
         with pytest.raises(gr.Error) as refused:
             load("run", None, None, typed, "张")
         message = refused.value.message
-        assert "not an evaluation run in the runs folder" in message, typed
+        # Changed for issue 19: the refusal is shown in Chinese.
+        assert "不是评测运行：只能打开运行文件夹中的运行" in message, typed
         assert str(tmp_path) not in message and "/etc" not in message
         messages.append(message.replace(Path(typed).name, "NAME"))
     assert len(set(messages)) == 1

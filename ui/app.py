@@ -44,9 +44,25 @@ THEME = gr.themes.Soft(
 )
 
 
+#: gradio translates its own strings (Drop File Here, the toast titles, the queue line) by the
+#: browser's language; the page is Chinese whatever the browser's, so it reports zh-CN before
+#: gradio's i18n set-up reads ``navigator.language``. Custom ``gr.I18n`` dictionaries cannot do
+#: this: gradio merges its built-in English over them.
+CHINESE_LOCALE_HEAD = (
+    "<script>(() => { try {"
+    " Object.defineProperty(navigator, 'language', {get: () => 'zh-CN'});"
+    " Object.defineProperty(navigator, 'languages', {get: () => ['zh-CN', 'zh']});"
+    " } catch (e) {} })();</script>"
+)
+
+
 def launch_style() -> dict[str, Any]:
-    """Theme and style sheet: gradio 6 takes them in ``launch()``, not in ``Blocks()``."""
-    return {"theme": THEME, "css_paths": [STATIC_DIR / "app.css"]}
+    """Theme, style sheet and the page's language: gradio 6 takes them in ``launch()``."""
+    return {
+        "theme": THEME,
+        "css_paths": [STATIC_DIR / "app.css"],
+        "head": CHINESE_LOCALE_HEAD,
+    }
 
 
 class WebHandlers(AskHandlers, SearchHandlers, DocumentHandlers):

@@ -8,13 +8,19 @@
   (sanitised) HTML; a message quoting a question id from an uploaded gold file, or a user's
   input, would otherwise show its markup as formatting. :func:`toast_text` escapes it, so the
   toast shows ``<b>`` literally.
+* **Chinese only.** Core errors carry English text for the command line (with option and
+  environment-variable names); :func:`user_message` gives the page Chinese text chosen by the
+  error's class, or by a known case such as a too-long question.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from planqa.corpus.errors import DocumentError, IndexStoreError, InputError, ModelError, PlanqaError
 
 #: An absolute path of two or more parts (POSIX, or Windows with a drive). Not one right after
 #: a word character, ``/``, ``:``, ``.`` or ``~``: "1/2", "和/或", URLs and relative paths stay.
@@ -61,3 +67,109 @@ def toast_text(message: str, runs_dir: str | Path | None = None) -> str:
     """A message for ``gr.Error``/``gr.Warning``/``gr.Info``: paths scrubbed, markup escaped
     (``<``, ``>`` and ``&``; quotes stay readable, they are not special in element text)."""
     return html.escape(scrub_paths(message, runs_dir), quote=False)
+
+
+# --------------------------------------------------------------------------- errors in Chinese
+
+#: What a user can do about each kind of core error, when no known case below says more.
+#: The core's messages are English and meant for the command line (they name options and
+#: environment variables); the web page shows these instead, and the server log keeps the
+#: original for staff.
+CLASS_MESSAGES: dict[type[PlanqaError], str] = {
+    InputError: "输入无法使用，请检查后重试。",
+    DocumentError: "这份文件无法读取（可能已损坏、为空或不是文本），请联系管理员。",
+    IndexStoreError: "索引暂不可用（缺失、损坏或与当前设置不符），请联系管理员重建索引。",
+    ModelError: "检索模型无法加载，请联系管理员。",
+}
+GENERIC_MESSAGE = "请求未能完成，请重试或换个问法。"
+
+
+def query_too_long(length: int, limit: int) -> str:
+    """The message for a question over the length limit (checked before the core sees it)."""
+    return f"问题过长（{length} 字，上限 {limit} 字），请缩短后重试。"
+
+
+#: Known core messages with their Chinese text; a fallback only — the UI checks the common
+#: cases (an empty or too-long query) itself before calling the core.
+_KNOWN_CASES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (
+        re.compile(r"the query has (\d+) characters, over the limit of (\d+)"),
+        lambda m: query_too_long(int(m.group(1)), int(m.group(2))),
+    ),
+    (re.compile(r"the (?:query|question) is empty"), lambda m: "请输入问题或关键词。"),
+    (
+        re.compile(r"the query (.+) has no words to search for"),
+        lambda m: f"{_quoted(m.group(1))}中没有可检索的词，请换个说法。",
+    ),
+    (
+        re.compile(r"unknown region (.+?); regions"),
+        lambda m: f"没有名为{_quoted(m.group(1))}的地区，请从列表中选择。",
+    ),
+    (
+        re.compile(r"unknown document (.+?); documents"),
+        lambda m: f"找不到文件{_quoted(m.group(1))}（索引可能已更新），请刷新页面。",
+    ),
+    (re.compile(r"unknown mode"), lambda m: "不支持这种检索方式，请刷新页面后重试。"),
+    # The 评测 tab's sources (ui.paths, eval.gold, eval.review).
+    (
+        re.compile(r"^(\S+) is not an evaluation run"),
+        lambda m: (
+            f"{_quoted(m.group(1))}不是评测运行：只能打开运行文件夹中的运行"
+            "（从“已有运行”中选择，或填写运行文件夹下的目录名）。"
+        ),
+    ),
+    (
+        re.compile(r"(\d+) problem\(s\) in the gold file"),
+        lambda m: (
+            f"金标文件有 {m.group(1)} 处问题：每行应是一个含 id、question 等字段的"
+            " JSON 对象，请修改后重新上传。"
+        ),
+    ),
+    (re.compile(r"the gold file has no items"), lambda m: "金标文件里没有题目。"),
+    (re.compile(r"cannot read gold file"), lambda m: "金标文件无法读取，请保存为 UTF-8 编码。"),
+    (
+        re.compile(r"(\d+) evidence quote\(s\) are not in the indexed documents"),
+        lambda m: (
+            f"金标文件中有 {m.group(1)} 条证据引文不在已索引的文件中，"
+            "请修改金标文件或先索引它引用的文件。"
+        ),
+    ),
+    (re.compile(r"is not a complete run"), lambda m: "这个运行不完整，请删除后重新载入。"),
+    (re.compile(r"has no questions to review"), lambda m: "这个运行没有可评的题目。"),
+    (
+        re.compile(r"question (.+?) is not in run"),
+        lambda m: f"题目{_quoted(m.group(1))}不在本次运行中。",
+    ),
+]
+#: Markup and file names are data in a message; what is left decides whether it is Chinese.
+_DATA_IN_MESSAGE = re.compile(r"<[^>]*>|\S+\.[A-Za-z]{2,5}\b")
+
+
+def is_chinese(message: str) -> bool:
+    """Whether ``message`` is already Chinese text for a user (the UI's own errors are): it
+    has Han characters and, less markup and file names, no Latin word of three letters."""
+    rest = _DATA_IN_MESSAGE.sub(" ", scrub_paths(message))
+    return bool(re.search(r"[\u4e00-\u9fff]", rest)) and not re.search(r"[A-Za-z]{3,}", rest)
+
+
+def _quoted(python_repr: str) -> str:
+    text = python_repr.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return f"「{text}」"
+
+
+def user_message(exc: PlanqaError) -> str:
+    """A core error as Chinese text for the page: a known case, the message itself when it is
+    Chinese already (the UI's own errors), else its class's message."""
+    message = str(exc)
+    for pattern, render in _KNOWN_CASES:
+        match = pattern.search(message)
+        if match:
+            return render(match)
+    if is_chinese(message):  # raised by the UI itself, already for a user
+        return message
+    for cls in type(exc).__mro__:
+        if cls in CLASS_MESSAGES:
+            return CLASS_MESSAGES[cls]
+    return GENERIC_MESSAGE

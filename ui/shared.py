@@ -28,7 +28,7 @@ import gradio as gr
 from planqa.corpus.errors import PlanqaError
 from planqa.corpus.text_edges import valid_text
 from planqa.ui.index_watch import LiveIndex
-from planqa.ui.messages import toast_text
+from planqa.ui.messages import query_too_long, toast_text, user_message
 
 if TYPE_CHECKING:
     from planqa.index.search import HybridSearcher
@@ -55,12 +55,21 @@ def user_facing(fn: Callable[..., T]) -> Callable[..., T]:
         except gr.Error:
             raise
         except PlanqaError as exc:
-            raise gr.Error(toast_text(str(exc)), title="无法完成", print_exception=False) from None
+            log.info("%s in %s: %s", type(exc).__name__, fn.__name__, exc)  # the English, for staff
+            message = toast_text(user_message(exc))
+            raise gr.Error(message, title="无法完成", print_exception=False) from None
         except Exception:
             log.exception("unexpected error in %s", fn.__name__)
             raise gr.Error(INTERNAL_ERROR, title="出错了", print_exception=False) from None
 
     return wrapper
+
+
+def check_query_length(text: str, limit: int) -> str | None:
+    """The Chinese message for a question over ``limit`` characters, else None: checked here,
+    before the core, so the page need not read the core's English message."""
+    length = len(text.strip())
+    return query_too_long(length, limit) if length > limit else None
 
 
 def private(**kwargs: Any) -> dict[str, Any]:

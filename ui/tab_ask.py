@@ -19,8 +19,16 @@ from planqa.corpus.text_edges import valid_text
 from planqa.rag.answer import Answer
 from planqa.rag.pipeline import Conversation
 from planqa.ui import render
-from planqa.ui.messages import scrub_paths
-from planqa.ui.shared import BUSY, INTERNAL_ERROR, LiveHandlers, clean_text, log, private
+from planqa.ui.messages import scrub_paths, user_message
+from planqa.ui.shared import (
+    BUSY,
+    INTERNAL_ERROR,
+    LiveHandlers,
+    check_query_length,
+    clean_text,
+    log,
+    private,
+)
 
 EXAMPLE_QUESTIONS = [
     "哪个区规划了集成电路测试产业园？",
@@ -63,8 +71,14 @@ class AskHandlers(LiveHandlers):
         pipeline = self.live.current()
         question, region = (clean_text(question) or "").strip(), clean_text(region)
         if not question:
-            gr.Warning("请输入问题。")
+            gr.Warning("请输入问题。", title="提示")
             yield list(session.messages), session, ""
+            return
+        too_long = check_query_length(question, pipeline.searcher.settings.max_query_chars)
+        if too_long:
+            # The question stays in the textbox, so the user can shorten it instead of retyping.
+            gr.Warning(too_long, title="提示")
+            yield list(session.messages), session, question
             return
         session.messages.append({"role": "user", "content": render.question_html(question)})
         session.messages.append({"role": "assistant", "content": render.pending_html()})
@@ -84,7 +98,8 @@ class AskHandlers(LiveHandlers):
                 session.messages[-1] = {"role": "assistant", "content": content}
                 yield list(session.messages), session, ""
         except PlanqaError as exc:
-            message = render.error_html(scrub_paths(str(exc)))
+            log.info("%s while answering: %s", type(exc).__name__, exc)
+            message = render.error_html(user_message(exc))
             session.messages[-1] = {"role": "assistant", "content": message}
             yield list(session.messages), session, ""
         except Exception:
@@ -164,6 +179,7 @@ def build_ask_tab(
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(
                         placeholder="输入问题，按回车发送",
+                        label="问题",  # hidden, but gradio's default "Textbox" reaches the page
                         show_label=False,
                         scale=6,
                         max_lines=4,

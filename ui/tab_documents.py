@@ -86,7 +86,7 @@ class DocumentHandlers(LiveHandlers):
         start, end = int_or_none(params.get(OPEN_KEYS[1])), int_or_none(params.get(OPEN_KEYS[2]))
         if doc not in self.searcher.documents or start is None or end is None:
             if doc:
-                gr.Warning("找不到这段原文（索引可能已更新），请重新提问或检索。")
+                gr.Warning("找不到这段原文（索引可能已更新），请重新提问或检索。", title="提示")
             return gr.update(), gr.update(), gr.update(), gr.update()
         focus = Focus(
             start, end, int_or_none(params.get(OPEN_KEYS[3])), int_or_none(params.get(OPEN_KEYS[4]))

@@ -287,9 +287,9 @@ class ReviewHandlers(LiveHandlers):
         )
         if saved.report_error:
             problem = toast_text(saved.report_error, self.runs_dir)
-            gr.Warning(f"判定已保存，但未能更新 report.md：{problem}")
+            gr.Warning(f"判定已保存，但未能更新 report.md：{problem}", title="提示")
         else:
-            gr.Info(toast_text(f"已保存 {question_id}：{VERDICT_LABELS[verdict]}"))
+            gr.Info(toast_text(f"已保存 {question_id}：{VERDICT_LABELS[verdict]}"), title="已保存")
         index = state.index + 1 if advance else state.index
         return self.view(ReviewState(review, index), evaluator, refresh=True)
 
@@ -369,6 +369,7 @@ def build_review_tab(
             nav = {"size": "sm", "scale": 0, "min_width": 110}
             prev_q = gr.Button("← 上一题", elem_id="pq-review-prev", **nav)
             jump_to = gr.Textbox(
+                label="跳到题目",
                 show_label=False,
                 placeholder="题号或 ID",
                 scale=0,

@@ -24,7 +24,14 @@ from planqa.ui.export import ExportHeader, export_name, write_csv, write_xlsx
 from planqa.ui.index_watch import LiveIndex, version_of
 from planqa.ui.precedents import SORTS, find_precedents
 from planqa.ui.render_search import search_results_html, search_summary
-from planqa.ui.shared import BUSY, LiveHandlers, clean_text, private, user_facing
+from planqa.ui.shared import (
+    BUSY,
+    LiveHandlers,
+    check_query_length,
+    clean_text,
+    private,
+    user_facing,
+)
 
 #: Upper bound of the passages listed (the count in the summary is always the true one).
 MAX_SEARCH_RESULTS = 200
@@ -62,6 +69,9 @@ class SearchHandlers(LiveHandlers):
         query, region = clean_text(query), clean_text(region)
         doc, chapter = clean_text(doc), (clean_text(chapter) or "").strip()
         pipeline = self.live.current()
+        too_long = check_query_length(query or "", pipeline.searcher.settings.max_query_chars)
+        if too_long:
+            raise gr.Error(too_long, title="无法检索", print_exception=False)
         result = find_precedents(
             pipeline.searcher,
             query,
@@ -152,6 +162,7 @@ def build_search_tab(handlers: SearchHandlers, region_choices: list[tuple[str, s
         )
         with gr.Row(equal_height=True):
             query = gr.Textbox(
+                label="检索词",
                 placeholder="输入关键词或一句话，例如：集成电路 测试",
                 show_label=False,
                 scale=6,
