@@ -120,6 +120,11 @@ def test_a_citation_into_a_pdf_names_its_page(tmp_path: Path) -> None:
     from planqa.ui.render import citation_block
 
     assert f"第{expected}页" in citation_block(citation)
+    from planqa.ui.render_documents import Focus, document_viewer_html
+
+    at = document.text.index("第150项任务")
+    viewer = document_viewer_html(document, (), Focus(at, at + 20, at, at + 10))
+    assert f"已定位到第 {expected} 页" in viewer
 
 
 def test_a_txt_citation_has_no_page() -> None:

@@ -112,8 +112,12 @@ def document_viewer_html(
         spans.append(Span(anchor_at, anchor_at, anchor="pq-focus-anchor"))
         if None not in quote:
             spans.append(Span(focus.quote_start, focus.quote_end, "mark", "pq-quote"))
+        page = document.meta.page_at(anchor_at)
+        where = f"第 {page} 页、" if page is not None else ""
+        if document.meta.is_ocr_page(page):
+            where += "扫描件识别文字（可能有误字）、"
         banner = (
-            f'<div class="pq-focus-note">已定位到第 {focus.start:,}–{focus.end:,} 字的段落'
+            f'<div class="pq-focus-note">已定位到{where}第 {focus.start:,}–{focus.end:,} 字的段落'
             "（浅色底），支持答案的句子以黄色标出。</div>"
         )
     # Not one_block: this goes into an HTML component (no Markdown), and the text keeps its
