@@ -190,3 +190,16 @@ def test_the_installed_package_carries_its_data_files() -> None:
         package, rest = path.relative_to(root).as_posix().split("/", 1)
         patterns = package_data.get(f"planqa.{package}", [])
         assert any(fnmatch.fnmatch(rest, p) for p in patterns), f"{path} is not package data"
+
+
+def test_tests_use_a_session_cache_not_the_users(isolated_cache: Path) -> None:
+    """conftest's isolated_cache: Settings in this process and in a subprocess a test starts
+    both put models, the embedding cache and the default index in the session's folder."""
+    from planqa.corpus.settings import Settings, default_cache_dir
+
+    settings = Settings()
+    assert settings.cache_dir == isolated_cache != default_cache_dir()
+    assert settings.resolved_index_dir == isolated_cache / "index"
+    code = "from planqa.corpus.settings import Settings; print(Settings().cache_dir)"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert Path(child.stdout.strip()) == isolated_cache
