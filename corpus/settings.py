@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     #: for a model that cannot be exported) or "onnx-int8" (dynamic int8 quantisation of that
     #: export: ~1.4× faster here but other vectors, so its indexes and cached vectors are kept
     #: apart). "onnx" is the default because it measured as fast as torch without importing it;
-    #: int8 lost dev-set recall (eval/backend_bench.py, docs/scaling.md "Embedding backends").
+    #: int8 lost dev-set recall (bench/backend_bench.py, docs/scaling.md "Embedding backends").
     passage_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
     #: Passage vectors cached by model and text in CACHE_DIR/embeddings.sqlite3, so re-indexing
     #: (even --rebuild, or a document whose offsets shifted) never re-embeds unchanged text.

@@ -4,7 +4,7 @@ imports torch.
 Why: importing sentence-transformers + torch costs ~11 s of a cold ``planqa ask`` and a query
 embedding ~53 ms of CPU through torch, against ~1 s and ~20 ms here. Passages may use the same
 export (``passage_backend = "onnx"``) or an int8 copy of it (``"onnx-int8"``, made once by
-``int8_encoder``); which is fastest is a measurement, not a given: see eval/backend_bench.py.
+``int8_encoder``); which is fastest is a measurement, not a given: see bench/backend_bench.py.
 
 The export runs once per model (the first time a query is embedded with the torch model loaded),
 is checked against sentence-transformers on sample texts, and is cached with a description of the

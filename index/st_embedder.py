@@ -48,7 +48,7 @@ class SentenceTransformerEmbedder:
         """What identifies the vector space of an index and of cached passage vectors.
 
         fp32 ONNX passages equal torch's within float noise (cosine ≥ 0.99999, see
-        eval/backend_bench.py), so they share its id: switching between the two keeps indexes and
+        bench/backend_bench.py), so they share its id: switching between the two keeps indexes and
         the embedding cache. int8 vectors differ (cosine ~0.99), so they get an id of their own and
         an index or cache entry made with them is never mixed with fp32 vectors.
         """
