@@ -17,10 +17,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
+
+if TYPE_CHECKING:  # imported where used: collecting a corpus-only test needs no web UI
+    from planqa.rag.pipeline import Pipeline
+    from planqa.ui.app import WebHandlers
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -79,6 +84,16 @@ def pipeline(hash_index_settings: Settings):
     from planqa.rag.pipeline import Pipeline
 
     return Pipeline.open(hash_index_settings)
+
+
+@pytest.fixture
+def handlers(pipeline: Pipeline, tmp_path: Path) -> WebHandlers:
+    """The web UI's handlers over the module's pipeline (a module's own ``pipeline`` fixture
+    takes its place), exports in the test's own folder so a test's downloads never land in the
+    working directory or meet another test's."""
+    from planqa.ui.app import WebHandlers
+
+    return WebHandlers(pipeline, export_dir=tmp_path / "exports")
 
 
 @pytest.fixture(scope="module")

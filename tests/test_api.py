@@ -4,7 +4,6 @@ status, bearer tokens hashed at rest, and the real server serving it beside the 
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from ports import free_port
 
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
@@ -91,12 +91,6 @@ def test_refused_everywhere_when_told(pipeline: Pipeline) -> None:
     client = TestClient(build_api(lambda: pipeline, refuse_all="tokens needed"))
     response = client.post("/ask", json={"question": QUESTION})
     assert response.status_code == 403 and response.json()["error"]["message"] == "tokens needed"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

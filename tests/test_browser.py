@@ -16,11 +16,11 @@ import json
 import os
 import re
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
 
@@ -68,12 +68,6 @@ EXAMPLE = "哪个区规划了集成电路测试产业园？"
 PAGE_TIMEOUT_MS = 30_000
 #: A loaded CI machine can be slow on the first answer (lazy loading in the question analyser).
 ANSWER_TIMEOUT_MS = 90_000
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

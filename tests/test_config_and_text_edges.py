@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import orjson
 import pytest
+from ports import free_port
 from typer.testing import CliRunner
 
 from planqa.corpus.errors import DocumentError, InputError
@@ -487,12 +487,6 @@ def test_a_lone_surrogate_in_the_chat_keeps_the_session_alive(
     assert data["question"].startswith("\ufffd") and data["citations"]
     summary, results, _, _ = handlers.search(SURROGATE_QUESTION, 5, "", "", "\ud800", "hybrid")
     orjson.dumps([summary, results])
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

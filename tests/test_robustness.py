@@ -81,11 +81,6 @@ def cli(index_dir: Path, model: str = "hash") -> CliRunner:
     return CliRunner(env={"PLANQA_EMBEDDING_MODEL": model, "PLANQA_INDEX_DIR": str(index_dir)})
 
 
-@pytest.fixture
-def handlers(pipeline: Pipeline, tmp_path: Path) -> WebHandlers:
-    return WebHandlers(pipeline, export_dir=tmp_path / "exports")
-
-
 # =========================================================================== questions
 
 

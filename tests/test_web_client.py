@@ -6,12 +6,12 @@ once are queued rather than refused, and that a bad request is an error for that
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from gradio_client import Client
+from ports import free_port
 
 from planqa.corpus.settings import Settings
 from planqa.rag.pipeline import Pipeline
@@ -22,12 +22,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
     pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from typing import Any
 import gradio as gr
 import httpx
 import pytest
+from ports import free_port
 
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
@@ -39,12 +39,6 @@ pytestmark = [
 
 UPLOAD_CAP = 64 * 1024
 QUESTION = "哪个区规划了集成电路测试产业园？"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class FakeClock:
