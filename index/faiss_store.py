@@ -17,7 +17,7 @@ import orjson
 
 from planqa.corpus.errors import IndexStoreError
 from planqa.corpus.settings import Settings
-from planqa.index.vector_base import VectorRecord, check_dimension
+from planqa.index.vector_base import VectorRecord, check_batch, check_dimension
 from planqa.index.vectors import INDEX_KIND_HNSW, IndexParams, VectorIndex, choose_index_params
 
 VECTORS_FILE = "vectors.faiss"
@@ -148,9 +148,7 @@ class FaissVectorStore:
 
     # ------------------------------------------------------------------ writing
     def add(self, records: Sequence[VectorRecord], vectors: np.ndarray) -> None:
-        vectors = check_dimension(vectors, self.dimension, "add")
-        if len(records) != len(vectors):
-            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+        vectors = check_batch(records, vectors, self.dimension)
         known = [r.id for r in records if r.id in self._position_of]
         if known:
             self.delete(known)

@@ -25,7 +25,7 @@ import numpy as np
 
 from planqa.corpus.errors import IndexStoreError
 from planqa.corpus.settings import Settings
-from planqa.index.vector_base import VectorRecord, check_dimension
+from planqa.index.vector_base import VectorRecord, check_batch, check_dimension
 
 DESCRIPTOR_FILE = "milvus.json"
 #: Milvus caps VARCHAR lengths; chunk ids are 16 hex characters, the rest are generous.
@@ -279,9 +279,7 @@ class MilvusVectorStore:
 
     # ------------------------------------------------------------------ writing
     def add(self, records: Sequence[VectorRecord], vectors: np.ndarray) -> None:
-        vectors = check_dimension(vectors, self.dimension, "add")
-        if len(records) != len(vectors):
-            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+        vectors = check_batch(records, vectors, self.dimension)
         for start in range(0, len(records), _INSERT_BATCH):
             rows = [
                 {

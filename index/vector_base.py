@@ -83,3 +83,11 @@ def check_dimension(vectors: np.ndarray, dimension: int, where: str) -> np.ndarr
             f"{dimension}; rebuild the index with the model that made it (`planqa index --rebuild`)"
         )
     return array
+
+
+def check_batch(records: Sequence[VectorRecord], vectors: np.ndarray, dimension: int) -> np.ndarray:
+    """An ``add`` batch checked as every backend needs it: the dimension, one vector a record."""
+    vectors = check_dimension(vectors, dimension, "add")
+    if len(records) != len(vectors):
+        raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+    return vectors
