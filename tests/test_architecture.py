@@ -52,13 +52,33 @@ def module_name(path: Path) -> str:
     return "planqa." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
 
 
-def test_nothing_in_planqa_imports_the_benchmarks() -> None:
-    """bench/ is not in the wheel: an import of it anywhere in planqa, lazy or not, would break
-    the installed product. ``planqa bench`` loads it through importlib (ui/cli.py bench_module)."""
+def checkout_only_modules() -> set[str]:
+    """Top-level names that exist only in a checkout: bench and the modules in tests/ (the LLM
+    harness llm_server, fakes, html_checks, ...), which pytest puts on sys.path."""
+    return {"bench", "tests", *(path.stem for path in ROOT.glob("tests/*.py"))}
+
+
+def test_nothing_in_planqa_imports_the_benchmarks_or_the_tests() -> None:
+    """bench/ and tests/ are not in the wheel: an import of them anywhere in planqa, lazy or
+    not, would break the installed product (and pass in the checkout, where they are found).
+    ``planqa bench`` loads bench through importlib (ui/cli.py bench_module)."""
     assert (ROOT / "bench" / "__init__.py").is_file()
+    assert "llm_server" in checkout_only_modules()
+    forbidden = checkout_only_modules()
     for path in [*source_files(), ROOT / "__init__.py"]:
-        found = {name for name in absolute_imports(path) if name.split(".")[0] == "bench"}
+        found = {name for name in absolute_imports(path) if name.split(".")[0] in forbidden}
         assert not found, f"{path.relative_to(ROOT)} imports {sorted(found)}"
+
+
+def test_the_benchmarks_use_planqa_as_installed() -> None:
+    """bench imports planqa.* (never a bare corpus/index/...), so it measures the product's
+    code under the one name a user imports it by."""
+    paths = list(ROOT.glob("bench/*.py"))
+    assert paths
+    for path in paths:
+        names = {name.split(".")[0] for name in absolute_imports(path)}
+        bare = names & set(PACKAGES)
+        assert not bare, f"{path.relative_to(ROOT)} imports {sorted(bare)} without planqa."
 
 
 def test_the_wheel_ships_planqa_without_the_benchmarks() -> None:
