@@ -160,6 +160,10 @@ def test_refusal_shows_not_found_and_closest_passages() -> None:
     markup = render.answer_html(answer)
     assert_inert(markup)
     assert NOT_FOUND in markup and "最接近的段落" in markup and "参考1" in markup
+    # Each closed reference shows its chapter and first line, so two of one document differ.
+    glimpse = markup.split('<span class="pq-glimpse">', 1)[1].split("</span>", 1)[0]
+    assert glimpse.startswith(render.esc(render.chapter_path(hit.chunk.chapter)))
+    assert "相关段落" in glimpse
 
 
 def test_question_error_and_draft_are_escaped() -> None:

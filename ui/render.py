@@ -169,6 +169,7 @@ def passage_block(
     text: str,
     quote: tuple[int, int] | None = None,
     page: str = "",
+    preview: bool = False,
 ) -> str:
     """One expandable passage: where it is from (with its page in a paged file: 「第12页」 or
     「第12页（扫描件识别）」), its text (the quote marked), a viewer link."""
@@ -177,10 +178,17 @@ def passage_block(
     where = chapter_path(chapter) or "（正文）"
     if page:
         where = f"{where} · {page}"
+    # Closed references of one document look alike: the chapter and first line tell them apart.
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    glimpse = (
+        f'<span class="pq-glimpse">{esc(where)}：{esc(first_line[:PREVIEW_CHARS])}…</span>'
+        if preview
+        else ""
+    )
     return (
         '<details class="pq-cite">'
         f'<summary><span class="pq-n">{esc(label)}</span> '
-        f'<span class="pq-region">{esc(region)}</span> · 《{esc(title)}》</summary>'
+        f'<span class="pq-region">{esc(region)}</span> · 《{esc(title)}》{glimpse}</summary>'
         f'<div class="pq-cite-body"><div class="pq-meta">章节：{esc(where)}</div>'
         f'<div class="pq-passage">{_line_breaks(highlight(text, start, spans))}</div>'
         f'<a class="pq-open" href="{href}" target="_blank" rel="noopener">'
@@ -204,7 +212,7 @@ def citation_block(citation: Citation) -> str:
     )
 
 
-def hit_block(hit: Hit, label: str) -> str:
+def hit_block(hit: Hit, label: str, *, preview: bool = False) -> str:
     chunk = hit.chunk
     return passage_block(
         label=label,
@@ -215,6 +223,7 @@ def hit_block(hit: Hit, label: str) -> str:
         start=chunk.start,
         end=chunk.end,
         text=chunk.text,
+        preview=preview,
     )
 
 
@@ -222,6 +231,8 @@ def is_refusal(answer: Answer) -> bool:
     return answer.abstained and answer.answer.strip() == NOT_FOUND
 
 
+#: How much of a reference's first line its closed header shows.
+PREVIEW_CHARS = 40
 MODE_LABELS = {"extractive": "抽取式", "llm": "LLM"}
 
 
@@ -236,7 +247,9 @@ def answer_html(answer: Answer) -> str:
         if closest:
             parts.append('<div class="pq-cites-title">最接近的段落（仅供参考，不构成答案）：</div>')
             parts.append('<div class="pq-cites pq-reference">')
-            parts.extend(hit_block(hit, f"参考{i}") for i, hit in enumerate(closest, start=1))
+            parts.extend(
+                hit_block(hit, f"参考{i}", preview=True) for i, hit in enumerate(closest, start=1)
+            )
             parts.append("</div>")
     else:
         parts.append(f'<div class="pq-answer-text">{answer_text_html(answer.answer)}</div>')
