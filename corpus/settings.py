@@ -134,7 +134,8 @@ class Settings(BaseSettings):
     max_unzipped_bytes: int = Field(default=128 * 2**20, ge=1)
     #: each XML part (parsed into a tree ~20× its size) to this: ~10× a 100k-character plan's.
     max_unzipped_xml_bytes: int = Field(default=16 * 2**20, ge=1)
-    #: Characters of text one file may yield (~3× the 10 MB plan tests/test_robustness_documents.py reads).
+    #: Characters of text one file may yield (~3× the 10 MB plan that
+    #: tests/test_robustness_documents.py reads).
     max_text_chars: int = Field(default=10_000_000, ge=1)
     #: Seconds to extract one file's text (checked between paragraphs/pages; an alarm interrupts
     #: a slow page too where signals can, i.e. the main thread); long PDFs need the most.
