@@ -68,16 +68,6 @@ def assert_inert(markup: str) -> None:
     assert "<script" not in markup and "<img" not in markup
 
 
-@pytest.fixture(scope="module")
-def pipeline(hash_index_settings: Settings) -> Pipeline:
-    return Pipeline.open(hash_index_settings)
-
-
-@pytest.fixture
-def handlers(pipeline: Pipeline, tmp_path: Path) -> WebHandlers:
-    return WebHandlers(pipeline, export_dir=tmp_path / "exports")
-
-
 def fake_hit(text: str, *, doc: str = "x.txt", start: int = 100, chapter: str = "一、总体") -> Hit:
     chunk = Chunk(
         id="c1",
