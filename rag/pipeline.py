@@ -109,26 +109,23 @@ class Pipeline:
         self, question: str, region: str | None = None, conversation: Conversation | None = None
     ) -> tuple[QuestionAnalysis, list[Hit]]:
         """Analyse (resolving follow-ups) and retrieve; shared by ``ask`` and streaming UIs."""
-        previous = conversation.previous if conversation else None
-        resolved = self.analyzer.resolve_follow_up(question, previous)
-        analysis = self.analyzer.analyse(resolved)
-        hits = self.retriever.hits(analysis.query, region=region)
-        return analysis, hits
+        analysis = self._analyse(question, conversation)
+        return analysis, self.retriever.hits(analysis.query, region=region)
 
-    def _filter_overruled(
-        self, question: str, region: str | None, conversation: Conversation | None
-    ) -> bool:
+    def _analyse(self, question: str, conversation: Conversation | None) -> QuestionAnalysis:
+        previous = conversation.previous if conversation else None
+        return self.analyzer.analyse(self.analyzer.resolve_follow_up(question, previous))
+
+    def _filter_overruled(self, analysis: QuestionAnalysis, region: str | None) -> bool:
         """Whether the question names regions none of which the region filter selects: the
         question says what it is about, so the filter is ignored (and the answer says so)
         rather than answering about the filter's region with another region's figure."""
-        if not region:
-            return False
-        previous = conversation.previous if conversation else None
-        named = self.analyzer.analyse(self.analyzer.resolve_follow_up(question, previous)).regions
-        if not named:
+        if not region or not analysis.regions:
             return False
         filtered = set(self.searcher.documents_for_region(region))
-        return not any(filtered & set(self.searcher.documents_for_region(r)) for r in named)
+        return not any(
+            filtered & set(self.searcher.documents_for_region(r)) for r in analysis.regions
+        )
 
     def _which_region(self, question: str, mode: str, id: str | None, started: float) -> Answer:
         """A follow-up («那它的…呢») with no earlier turn and no region: ask which one is meant."""
@@ -195,15 +192,13 @@ class Pipeline:
         Answer with the question, id, latency and resolved question and record the turn."""
         started = time.perf_counter()
         answerer = self.answerer(mode)
-        previous = conversation.previous if conversation else None
-        leans = isinstance(question, str) and _LEANS_ON_A_TURN.search(question)
-        if previous is None and leans:
-            analysis = self.analyzer.analyse(question)
-            if not analysis.regions and not region:
-                yield self._which_region(question, mode, id, started)
-                return
-        ignored = self._filter_overruled(question, region, conversation)
-        analysis, hits = self.prepare(question, None if ignored else region, conversation)
+        analysis = self._analyse(question, conversation)
+        first_turn = conversation is None or conversation.previous is None
+        if first_turn and not (analysis.regions or region) and _LEANS_ON_A_TURN.search(question):
+            yield self._which_region(question, mode, id, started)
+            return
+        ignored = self._filter_overruled(analysis, region)
+        hits = self.retriever.hits(analysis.query, region=None if ignored else region)
         start_stream = getattr(answerer, "stream", None) if drafts else None
         if start_stream is not None:
             stream = start_stream(analysis, hits)
