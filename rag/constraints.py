@@ -182,14 +182,15 @@ def documents_named(text: str, documents: list[DocumentMeta]) -> list[DocumentMe
         kind = title[-2:]
         if len(title) < MIN_TITLE_RUN_CHARS + 2:
             continue
-        others = [t for file, t in titles.items() if file != meta.file]
         for match in re.finditer(re.escape(kind), text):
             before = text[: match.start()].removesuffix("的")
             run = _longest_suffix_in(before, title[:-2])
             # The place in a title is the region constraint's business (「江阴高新区规划」).
             bare = re.sub("|".join(map(re.escape, meta.region_names)) or "^$", "", run)
             named_by_words = len(_HAN.findall(bare)) >= MIN_TITLE_RUN_CHARS  # not by a year
-            if named_by_words and not any(run in other for other in others):
+            if named_by_words and not any(
+                run in other for file, other in titles.items() if file != meta.file
+            ):
                 named.append(meta)
                 break
     return named
