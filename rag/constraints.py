@@ -36,7 +36,7 @@ from planqa.corpus.documents import DocumentMeta
 from planqa.corpus.gazetteer import ZONE_SUFFIXES, Division, Gazetteer, gazetteer
 
 #: 2025年, 2025 年, 2025年底; a four-digit number without 年 is a figure, not a year.
-_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?=\s*年)")
+YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?=\s*年)")
 #: A year range written out, 2016—2020年 / 2021-2025年.
 _YEAR_RANGE = re.compile(r"(?<![\d.])((?:19|20)\d{2})\s*[—–\-～~至到]\s*((?:19|20)\d{2})")
 #: "十三五", 十四五时期: the n-th five-year plan.
@@ -111,7 +111,7 @@ def _plan_years(match: re.Match[str]) -> range:
 
 def stated_years(text: str) -> set[int]:
     """The years ``text`` speaks of: 2025年, ranges (2016—2020年) and 十X五 periods."""
-    years = {int(match.group(1)) for match in _YEAR.finditer(text)}
+    years = {int(match.group(1)) for match in YEAR.finditer(text)}
     for match in _YEAR_RANGE.finditer(text):
         first, last = int(match.group(1)), int(match.group(2))
         if 0 < last - first <= 15:
@@ -144,8 +144,8 @@ def question_constraints(
     text: str, named_regions: tuple[str, ...], documents: list[DocumentMeta]
 ) -> Constraints:
     """Read the years and places off a question (already normalised by the searcher)."""
-    years = set(int(match.group(1)) for match in _YEAR.finditer(text))
-    words = [f"{match.group(1)}年" for match in _YEAR.finditer(text)]
+    years = set(int(match.group(1)) for match in YEAR.finditer(text))
+    words = [f"{match.group(1)}年" for match in YEAR.finditer(text)]
     whole_period = not years and bool(_WHOLE_PERIOD.search(text))
     periods = list(_FIVE_YEAR_PLAN.finditer(text))
     for match in periods:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from planqa.index.text_tokenizer import normalise_text
+from planqa.rag.constraints import YEAR
 
-_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}\s*年")
 _NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿]+[个家所项条座]")
 #: A number as plans write it (85, 32.5, 5-10, 五, 两), before its unit.
 _QUANTITY = (
@@ -42,7 +42,7 @@ def number_fit(text: str, units: tuple[str, ...]) -> float:
     beside it.
     """
     if units == ("年",):  # a year asked (哪一年): 2050年, not 一百年 or 5年
-        return 2.0 if _YEAR.search(text) else 0.0
+        return 2.0 if YEAR.search(text) else 0.0
     if units:
         return 2.0 if _unit_number(units).search(text) else 0.0
     return 1.0 if _NUMBER.search(text) else 0.0
