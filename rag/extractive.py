@@ -174,7 +174,7 @@ class ExtractiveAnswerer:
         if question.constraints.empty:
             return list(hits)
         sentences = self.score_sentences(question, hits)
-        kept, _ = self.keeper.split(question, hits, sentences, check_indicator=False)
+        kept, _ = self.keeper.split(question, hits, sentences)
         ranks = {sentence.hit_rank for sentence in kept}
         return [hit for rank, hit in enumerate(hits) if rank in ranks]
 
@@ -193,7 +193,7 @@ class ExtractiveAnswerer:
             # it shares with the question.
             sentences = [s for s in sentences if s.typed]
         indicator = self.keeper.indicator(question)
-        kept, near_misses = self.keeper.split(question, hits, sentences)
+        kept, near_misses = self.keeper.split(question, hits, sentences, indicator)
         if not kept or max(s.coverage for s in kept) < self.threshold:
             if near_misses:
                 return self._near_miss_refusal(question, hits, near_misses, confidence, details)

@@ -50,18 +50,16 @@ class ConstraintKeeper:
         question: QuestionAnalysis,
         hits: list[Hit],
         sentences: list[ScoredSentence],
-        *,
-        check_indicator: bool = True,
+        indicator: tuple[str, ...] = (),
     ) -> tuple[list[ScoredSentence], list[tuple[ScoredSentence, tuple[str, ...]]]]:
         """Split candidates into those that keep to the question's years, places and indicator
         and the near misses (with the constraints each breaks: region, year, indicator), both
         best first. The indicator check applies to "how many/much" questions: the number must
-        stand in a clause with one of the indicator's words (rag.indicators); an LLM, which
-        reads rewordings, is left to judge the indicator itself (``check_indicator=False``)."""
+        stand in a clause with one of the ``indicator`` words (:meth:`indicator`; none given:
+        no check — an LLM, which reads rewordings, judges the indicator itself)."""
         # A which-region question wants a region, not a figure, whatever number words it holds.
         asks_figure = question.asks_number and not (question.asks_region or question.asks_year)
-        asks_figure = asks_figure and check_indicator
-        specific = self.indicator(question) if asks_figure else ()
+        specific = indicator if asks_figure else ()
         constraints = question.constraints
         kept, near_misses = [], []
         idf = self.searcher.contents.bm25.idf

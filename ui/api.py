@@ -142,10 +142,11 @@ def build_api(
     def health() -> dict[str, Any]:
         from planqa.ui.index_watch import version_of
 
-        searcher = current().searcher
+        pipeline = current()
+        searcher = pipeline.searcher
         return {
             "status": "ok",
-            "index_version": version_of(current()),
+            "index_version": version_of(pipeline),
             "documents": len(searcher.documents),
             "chunks": len(searcher.contents.chunks),
         }
