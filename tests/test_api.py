@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from ports import free_port
+from ports import serving
 
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
 from planqa.rag.pipeline import Pipeline
 from planqa.ui.api import build_api, read_token_digests, token_digest
-from planqa.ui.web import serve
 
 QUESTION = "哪个区规划了集成电路测试产业园？"
 
@@ -95,12 +94,8 @@ def test_refused_everywhere_when_told(pipeline: Pipeline) -> None:
 
 @pytest.fixture(scope="module")
 def server_url(hash_index_settings: Settings, pipeline: Pipeline) -> Iterator[str]:
-    port = free_port()
-    app = serve(hash_index_settings, host="127.0.0.1", port=port, block=False, pipeline=pipeline)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        app.close()
+    with serving(hash_index_settings, pipeline=pipeline) as (url, _):
+        yield url.rstrip("/")
 
 
 def post_json(url: str, body: dict) -> tuple[int, dict]:

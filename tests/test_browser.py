@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ports import free_port
+from ports import serving
 
 from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
 
@@ -104,14 +104,8 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def base_url(xss_settings: Settings, runs_dir: Path) -> Iterator[str]:
-    from planqa.ui.web import serve
-
-    port = free_port()
-    app = serve(xss_settings, host="127.0.0.1", port=port, block=False, runs_dir=runs_dir)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with serving(xss_settings, runs_dir=runs_dir) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")

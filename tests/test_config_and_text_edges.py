@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 import pytest
-from ports import free_port
+from ports import serving
 from typer.testing import CliRunner
 
 from planqa.corpus.errors import DocumentError, InputError
@@ -492,19 +492,13 @@ def test_a_lone_surrogate_in_the_chat_keeps_the_session_alive(
 @pytest.fixture(scope="module")
 def server(settings: Settings, pipeline: Pipeline) -> Iterator[tuple[str, dict[str, int]]]:
     """The real server on 127.0.0.1, and its event indexes by name."""
-    from planqa.ui.web import serve
-
-    port = free_port()
-    running = serve(settings, host="127.0.0.1", port=port, block=False, pipeline=pipeline)
-    events = {
-        dep["api_name"]: index
-        for index, dep in enumerate(running.config["dependencies"])
-        if dep.get("api_name")
-    }
-    try:
-        yield f"http://127.0.0.1:{port}/gradio_api", events
-    finally:
-        running.close()
+    with serving(settings, pipeline=pipeline) as (url, running):
+        events = {
+            dep["api_name"]: index
+            for index, dep in enumerate(running.config["dependencies"])
+            if dep.get("api_name")
+        }
+        yield f"{url}gradio_api", events
 
 
 def queue_call(base: str, fn_index: int, data: list[Any], session_hash: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ports import free_port
+from ports import serving
 
 from planqa.corpus.errors import IndexStoreError
 from planqa.corpus.settings import Settings
@@ -296,15 +296,9 @@ def test_update_reuses_unchanged_chunks_and_equals_a_full_rebuild(
 
 @pytest.fixture
 def live_pipeline(hash_index_settings: Settings) -> Iterator[tuple[Pipeline, str]]:
-    from planqa.ui.web import serve
-
     pipeline = Pipeline.open(hash_index_settings)
-    port = free_port()
-    app = serve(hash_index_settings, port=port, block=False, pipeline=pipeline)
-    try:
-        yield pipeline, f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with serving(hash_index_settings, pipeline=pipeline) as (url, _):
+        yield pipeline, url
 
 
 @pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")

@@ -11,11 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from gradio_client import Client
-from ports import free_port
+from ports import serving
 
 from planqa.corpus.settings import Settings
 from planqa.rag.pipeline import Pipeline
-from planqa.ui.web import serve
 
 pytestmark = [
     # gradio's queue trips pandas 3 deprecations in its own code; nothing planqa can change.
@@ -26,13 +25,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def server_url(hash_index_settings: Settings) -> Iterator[str]:
-    port = free_port()
-    pipeline = Pipeline.open(hash_index_settings)
-    app = serve(hash_index_settings, host="127.0.0.1", port=port, block=False, pipeline=pipeline)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with serving(hash_index_settings, pipeline=Pipeline.open(hash_index_settings)) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 import httpx
 import pytest
-from ports import free_port
+from ports import free_port, serving
 
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
@@ -58,18 +58,12 @@ def capped_settings(hash_index_settings: Settings) -> Settings:
 def server(
     capped_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, gr.Blocks]]:
-    port = free_port()
-    app = serve(
+    with serving(
         capped_settings,
-        port=port,
-        block=False,
         pipeline=Pipeline.open(capped_settings),
         runs_dir=tmp_path_factory.mktemp("served") / "runs",
-    )
-    try:
-        yield f"http://127.0.0.1:{port}/", app
-    finally:
-        app.close()
+    ) as served:
+        yield served
 
 
 @contextmanager
@@ -213,18 +207,12 @@ def login_server(
     monkeypatch.setenv("PLANQA_UI_USER", "planner")
     monkeypatch.setenv("PLANQA_UI_PASSWORD", "s3cret")
     clock = FakeClock()
-    port = free_port()
-    app = serve(
+    with serving(
         hash_index_settings,
-        port=port,
-        block=False,
         pipeline=Pipeline.open(hash_index_settings),
         login_throttle=LoginThrottle(clock=clock),
-    )
-    try:
-        yield f"http://127.0.0.1:{port}/", clock
-    finally:
-        app.close()
+    ) as (url, _):
+        yield url, clock
 
 
 def test_login_backs_off_after_five_failures(login_server: tuple[str, FakeClock]) -> None:
