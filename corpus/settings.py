@@ -193,6 +193,10 @@ class Settings(BaseSettings):
     answer_passages: int = Field(default=6, ge=1, le=50)
     #: Extractive answers abstain below this confidence; see rag/extractive.py for how it was set.
     abstain_threshold: float | None = None
+    #: Judges candidate sentences where lexical coverage cannot (rag/answer_model.py): "default"
+    #: (the trained model shipped with planqa), "off" (lexical only), or a sentence-transformers
+    #: CrossEncoder name or directory.
+    answer_model: str = "default"
 
     #: LLM answering (off unless configured): "openai" (any OpenAI-compatible server) or "ollama".
     llm_provider: Literal["openai", "ollama"] | None = None

@@ -32,6 +32,7 @@ from planqa.rag.indicators import (
     number_fit,
     written_number_fit,
 )
+from planqa.rag.judging import SentenceJudging
 from planqa.rag.keeping import ConstraintKeeper, ScoredSentence
 from planqa.rag.lists import members_after
 from planqa.rag.question import QuestionAnalysis
@@ -56,7 +57,12 @@ _SPACES = re.compile(r"\s+")
 class ExtractiveAnswerer:
     mode = "extractive"
 
-    def __init__(self, searcher: HybridSearcher, settings: Settings) -> None:
+    def __init__(
+        self,
+        searcher: HybridSearcher,
+        settings: Settings,
+        judging: SentenceJudging | None = None,
+    ) -> None:
         self.searcher = searcher
         self.settings = settings
         self.threshold = (
@@ -65,6 +71,7 @@ class ExtractiveAnswerer:
             else DEFAULT_ABSTAIN_THRESHOLD
         )
         self.keeper = ConstraintKeeper(searcher)
+        self.judging = judging
         self._unseen_weight = math.log(1 + len(searcher.contents.chunks) + 0.5)
 
     # ------------------------------------------------------------------ scoring
@@ -185,16 +192,28 @@ class ExtractiveAnswerer:
         details: dict = {"threshold": self.threshold, "keywords": list(question.keywords)}
         if not question.constraints.empty:
             details["constraints"] = question.constraints.to_dict()
+        judging = self.judging
+        if judging is not None:
+            sentences = judging.rescore(question.text, hits, sentences)
+            details["answer_model"] = {"best": _rounded(judging.best(sentences))}
         if confidence < self.threshold:
+            # Lexical coverage refuses; the sentences the answer model accepts may still answer.
+            sentences = [s for s in sentences if judging and judging.accepts(s)]
+        elif judging is not None and judging.vetoes(sentences):
+            details["answer_model"]["veto"] = True
             sentences = []
-        elif question.answer_units:
+        if question.answer_units:
             # The unit fixes the answer's form: a sentence without a number in it (a heading, a
             # table row in another unit) does not answer "几所/多大比例", however many words
             # it shares with the question.
             sentences = [s for s in sentences if s.typed]
         indicator = self.keeper.indicator(question)
         kept, near_misses = self.keeper.split(question, hits, sentences, indicator)
-        if not kept or max(s.coverage for s in kept) < self.threshold:
+        if judging is not None:
+            kept, near_misses = _trust_rewordings(judging, kept, near_misses)
+        if not kept or not any(
+            s.coverage >= self.threshold or (judging and judging.accepts(s)) for s in kept
+        ):
             if near_misses:
                 return self._near_miss_refusal(question, hits, near_misses, confidence, details)
             return Answer(
@@ -325,6 +344,26 @@ class ExtractiveAnswerer:
             if other.covered - first.covered and other.score >= 0.8 * first.score:
                 return sorted([first, other], key=lambda s: (s.hit_rank, s.start))
         return [first]
+
+
+def _trust_rewordings(
+    judging: SentenceJudging,
+    kept: list[ScoredSentence],
+    near_misses: list[tuple[ScoredSentence, tuple[str, ...]]],
+) -> tuple[list[ScoredSentence], list[tuple[ScoredSentence, tuple[str, ...]]]]:
+    """The indicator check is lexical (the indicator's words beside the number); a sentence the
+    answer model accepts names the indicator in other words, so only that check is waived.
+    Years, places and documents are never: the model cannot see them."""
+    waived = [s for s, failed in near_misses if failed == ("indicator",) and judging.accepts(s)]
+    if not waived:
+        return kept, near_misses
+    rest = [(s, failed) for s, failed in near_misses if s not in waived]
+    merged = sorted([*kept, *waived], key=lambda s: (-s.score, s.hit_rank, s.start))
+    return merged, rest
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _bigram_share(keywords: str, text: str) -> float:

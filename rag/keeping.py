@@ -29,6 +29,8 @@ class ScoredSentence:
     covered: frozenset[str]
     #: States a number in the unit the question asks for (几位 → 5名).
     typed: bool = False
+    #: The answer model's probability that it answers the question (rag.judging); None unjudged.
+    judged: float | None = None
 
 
 class ConstraintKeeper:

@@ -21,7 +21,9 @@ from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
 from planqa.index.search import Hit, HybridSearcher
 from planqa.rag.answer import Answer, Answerer
+from planqa.rag.answer_model import load_answer_model
 from planqa.rag.extractive import ExtractiveAnswerer
+from planqa.rag.judging import SentenceJudging
 from planqa.rag.question import QuestionAnalysis, QuestionAnalyzer
 from planqa.rag.reranker import make_reranker
 from planqa.rag.retrieval import PassageRetriever
@@ -83,7 +85,10 @@ class Pipeline:
             rerank_candidates=settings.rerank_candidates,
         )
         self.analyzer = QuestionAnalyzer(searcher)
-        self.extractive = ExtractiveAnswerer(searcher, settings)
+        judge = load_answer_model(settings)
+        self.extractive = ExtractiveAnswerer(
+            searcher, settings, SentenceJudging(judge) if judge is not None else None
+        )
         self._chat_model = chat_model
         self._answerers: dict[str, Answerer] = {}
 
