@@ -193,10 +193,17 @@ class Settings(BaseSettings):
     answer_passages: int = Field(default=6, ge=1, le=50)
     #: Extractive answers abstain below this confidence; see rag/extractive.py for how it was set.
     abstain_threshold: float | None = None
-    #: Judges candidate sentences where lexical coverage cannot (rag/answer_model.py): "default"
-    #: (the trained model shipped with planqa), "off" (lexical only), or a sentence-transformers
-    #: CrossEncoder name or directory.
-    answer_model: str = "default"
+    #: Judges candidate sentences where lexical coverage cannot (rag/answer_model.py): "off"
+    #: (lexical only), "shipped" (the model trained for planqa) or a sentence-transformers
+    #: CrossEncoder name or directory. Off by default: cross-validated on the gold sets the shipped
+    #: model changed no answer and cost ~0.5 s per question (docs/answer-model.md).
+    answer_model: str = "off"
+    #: The model's say (rag/judging.py): accept a sentence lexical coverage refuses at this
+    #: probability, refuse when no sentence reaches the veto, re-rank by weight × probability.
+    #: Unset: the cross-validated values; re-run eval/calibrate.py for another model.
+    answer_model_accept: float | None = Field(default=None, ge=0)
+    answer_model_veto: float | None = Field(default=None, ge=0, le=1)
+    answer_model_weight: float | None = Field(default=None, ge=0)
 
     #: LLM answering (off unless configured): "openai" (any OpenAI-compatible server) or "ollama".
     llm_provider: Literal["openai", "ollama"] | None = None

