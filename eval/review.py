@@ -2,7 +2,8 @@
 
 Everything the tab does is here so that it is tested without a browser and usable from a script:
 find the runs an evaluator can open, turn a gold file into a run, step through its questions,
-record verdicts, measure agreement with the automatic verdicts and export the verdicts.
+record verdicts and measure agreement — with the automatic verdicts, per evaluator and between
+evaluators (:mod:`eval.raters`). The export is :mod:`eval.verdict_export`.
 
 **Every review is of a run directory.** A gold file without answers is answered once by the
 pipeline and written as an ordinary run folder (``ui-<name>-<fingerprint>``) in the evaluation
@@ -20,7 +21,6 @@ refreshed, as the CLI does.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -29,17 +29,18 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from planqa.corpus.errors import InputError
 from planqa.eval.gold import BUNDLED_DEV_GOLD, Evidence, GoldItem, load_gold
+from planqa.eval.raters import RaterAgreement, rater_agreement
 from planqa.eval.report import refresh_agreement, write_run
 from planqa.eval.run import run_evaluation
 from planqa.eval.rundir import METRICS_FILE, RUN_FORMAT, RunDir, load_run_dir
-from planqa.eval.verdicts import CSV_COLUMNS, Agreement, HumanVerdict, VerdictStore, agreement
+from planqa.eval.verdicts import Agreement, HumanVerdict, VerdictStore, agreement
 from planqa.rag.pipeline import Pipeline
 
 log = logging.getLogger("planqa.eval.review")
@@ -51,18 +52,6 @@ VERDICTS_FILE = "verdicts.sqlite3"
 #: A copy of the gold file kept in runs made from one, so its evidence can be shown later.
 GOLD_COPY = "gold.jsonl"
 UI_RUN_PREFIX = "ui-"
-#: The export's columns: the store's own CSV columns first (same names), then context.
-EXPORT_COLUMNS = (
-    *CSV_COLUMNS,
-    "question",
-    "type",
-    "answerable",
-    "answer",
-    "gold_answers",
-    "auto_correct",
-    "auto_citation_hit",
-)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SLUG_RE = re.compile(r"[^\w-]+")
 
 #: One lock per run id: two browser tabs loading the same gold file answer it once.
@@ -152,6 +141,7 @@ def run_for_gold(
     *,
     name: str | None = None,
     progress: bool = False,
+    on_answer: Callable[[int, int], None] | None = None,
 ) -> Path:
     """The run folder of ``gold_path`` answered by ``pipeline`` (extractive), made if missing.
 
@@ -159,6 +149,8 @@ def run_for_gold(
     hidden temporary folder and renamed into place only when complete, so a crash never leaves
     a half-written run that a later load would take for the real one. ``name`` names the run
     (default: the file's stem; an upload's temporary path has the original name).
+    ``on_answer(done, total)`` is called before the first question and after each answer (the
+    web UI's progress line, in words); ``progress`` is the tqdm bar on stderr (the CLI's).
     """
     gold_path = Path(gold_path)
     items = load_gold(gold_path)
@@ -173,7 +165,10 @@ def run_for_gold(
             raise InputError(
                 f"{target} exists but is not a complete run; move it away and load again"
             )
-        run = run_evaluation(items, pipeline, mode="extractive", progress=progress, run_id=run_id)
+        answering = pipeline if on_answer is None else _Counting(pipeline, len(items), on_answer)
+        run = run_evaluation(
+            items, cast(Pipeline, answering), mode="extractive", progress=progress, run_id=run_id
+        )
         root.mkdir(parents=True, exist_ok=True)
         staging = root / f".tmp-{run_id}-{uuid.uuid4().hex[:8]}"
         try:
@@ -188,6 +183,25 @@ def run_for_gold(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+class _Counting:
+    """The pipeline, counting the questions it answers: ``run_evaluation`` reports progress only
+    as a tqdm bar ("planqa 22%| 9/40 q"), which a Chinese page must not show; this reports the
+    count itself, so the page can say 「已回答 9/40 题」. Everything else is the pipeline's."""
+
+    def __init__(self, pipeline: Pipeline, total: int, report: Callable[[int, int], None]) -> None:
+        self._pipeline, self._total, self._report, self._done = pipeline, total, report, 0
+        report(0, total)
+
+    def ask(self, *args: Any, **kwargs: Any) -> Any:
+        answer = self._pipeline.ask(*args, **kwargs)
+        self._done += 1
+        self._report(self._done, self._total)
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipeline, name)
 
 
 def _run_lock(run_id: str) -> threading.Lock:
@@ -334,52 +348,7 @@ def run_agreement(review: Review, store: VerdictStore) -> Agreement:
     return agreement(review.path, store)
 
 
-# --------------------------------------------------------------------------- export
-
-
-def _cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas (a leading ``'``; OWASP) and write None as empty."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
-
-
-def _flag(value: Any) -> str:
-    return "" if value is None else str(bool(value)).lower()
-
-
-def export_csv(review: Review, store: VerdictStore, path: str | Path) -> int:
-    """Every evaluator's latest verdicts on the run as CSV, with the question, the answer and
-    the automatic verdicts beside each; returns the rows written.
-
-    UTF-8 with a byte-order mark (Excel shows Chinese correctly), formula-like cells neutralised
-    (notes and answers are free text that a spreadsheet would otherwise run).
-    """
-    rows = {row["id"]: row for row in review.run.results}
-    verdicts = store.verdicts(review.run_id)
-    order = {row["id"]: index for index, row in enumerate(review.run.results)}
-    verdicts.sort(key=lambda v: (order.get(v.question_id, len(order)), v.evaluator))
-    with Path(path).open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(EXPORT_COLUMNS)
-        for verdict in verdicts:
-            row = rows.get(verdict.question_id, {})
-            auto = row.get("verdicts") or {}
-            values = [
-                verdict.run_id,
-                verdict.question_id,
-                verdict.evaluator,
-                verdict.verdict,
-                _flag(verdict.citation_supports),
-                verdict.note,
-                verdict.timestamp,
-                row.get("question", ""),
-                row.get("type", ""),
-                _flag(row.get("answerable")),
-                row.get("answer", ""),
-                " / ".join(row.get("gold_answers") or []),
-                _flag(auto.get("correct")),
-                _flag(auto.get("citation_hit")),
-            ]
-            writer.writerow([_cell(value) for value in values])
-    return len(verdicts)
+def review_agreement(review: Review, store: VerdictStore) -> RaterAgreement:
+    """What the 评测 tab shows: each evaluator against the automatic verdicts, and evaluators
+    against each other where they judged the same questions (:mod:`eval.raters`)."""
+    return rater_agreement(review.run_id, review.run.results, store)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -313,40 +313,61 @@ def agreement(
     run = load_run_dir(run_dir)
     automatic = {row["id"]: row["verdicts"] for row in run.results}
     human = store.verdicts(run.run_id, evaluator=evaluator)
-    answer_pairs: list[tuple[str, str]] = []
-    citation_pairs: list[tuple[str, str]] = []
-    disagreements: list[str] = []
-    unknown: list[str] = []
-    for verdict in human:
-        auto = automatic.get(verdict.question_id)
-        if auto is None:
-            unknown.append(verdict.question_id)
-            continue
-        label = verdict.verdict if verdict.verdict != "partial" else partial_as
-        if label != "exclude":
-            pair = ("correct" if auto["correct"] else "wrong", label)
-            answer_pairs.append(pair)
-            if pair[0] != pair[1]:
-                disagreements.append(f"{verdict.question_id} ({verdict.evaluator})")
-        if verdict.citation_supports is not None and auto.get("citation_hit") is not None:
-            citation_pairs.append(
-                (
-                    "supports" if auto["citation_hit"] else "does not",
-                    "supports" if verdict.citation_supports else "does not",
-                )
-            )
+    paired = pair_with_automatic(automatic, human, partial_as)
     return Agreement(
         run_id=run.run_id,
         verdicts=len(human),
         evaluators=tuple(sorted({v.evaluator for v in human})),
         partial_as=partial_as,
-        answers=agreement_part(answer_pairs),
-        citations=agreement_part(citation_pairs),
-        disagreements=tuple(disagreements),
-        unknown_questions=tuple(sorted(set(unknown))),
+        answers=agreement_part(paired.answers),
+        citations=agreement_part(paired.citations),
+        disagreements=tuple(paired.disagreements),
+        unknown_questions=tuple(sorted(set(paired.unknown))),
         note=f"human 'partial' counted as {partial_as}; κ is '-' where undefined "
         "(no pairs, or both sides used a single label).",
     )
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Human verdicts paired with the automatic ones: ``(automatic, human)`` label pairs."""
+
+    answers: list[tuple[str, str]]
+    citations: list[tuple[str, str]]
+    disagreements: list[str]
+    unknown: list[str]
+
+
+def pair_with_automatic(
+    automatic: Mapping[str, Mapping[str, Any]],
+    human: Sequence[HumanVerdict],
+    partial_as: PartialAs = "wrong",
+) -> Paired:
+    """The one pairing rule of :func:`agreement`, shared with the per-evaluator table of the
+    评测 tab (:mod:`eval.raters`) so that both count a ``partial`` verdict the same way.
+
+    ``automatic`` maps a question id to its results.jsonl ``verdicts``.
+    """
+    paired = Paired([], [], [], [])
+    for verdict in human:
+        auto = automatic.get(verdict.question_id)
+        if auto is None:
+            paired.unknown.append(verdict.question_id)
+            continue
+        label = verdict.verdict if verdict.verdict != "partial" else partial_as
+        if label != "exclude":
+            pair = ("correct" if auto["correct"] else "wrong", label)
+            paired.answers.append(pair)
+            if pair[0] != pair[1]:
+                paired.disagreements.append(f"{verdict.question_id} ({verdict.evaluator})")
+        if verdict.citation_supports is not None and auto.get("citation_hit") is not None:
+            paired.citations.append(
+                (
+                    "supports" if auto["citation_hit"] else "does not",
+                    "supports" if verdict.citation_supports else "does not",
+                )
+            )
+    return paired
 
 
 def agreement_part(pairs: Sequence[tuple[str, str]]) -> AgreementPart:

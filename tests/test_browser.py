@@ -207,6 +207,30 @@ def test_chat_answer_cites_and_opens_the_source(page) -> None:
     assert viewer_box["y"] <= box["y"] <= viewer_box["y"] + viewer_box["height"]
     screenshot(page, "03-documents.png")
 
+    # The tab bar stays reachable after the jump, and after scrolling further down.
+    assert_tab_bar_on_screen(page)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.scrollY") > 0
+    assert_tab_bar_on_screen(page)
+    page.get_by_role("tab", name="问答").click()
+    sync_api.expect(page.get_by_role("tab", name="问答")).to_have_attribute("aria-selected", "true")
+
+
+def assert_tab_bar_on_screen(page) -> None:
+    """The 问答 tab button is inside the viewport and not covered: a click there hits it."""
+    where = page.evaluate(
+        """() => {
+            const tab = [...document.querySelectorAll('#pq-tabs [role=tab]')]
+                .find(t => t.textContent.trim() === '问答');
+            const r = tab.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return {top: r.top, bottom: r.bottom, height: innerHeight,
+                    hit: !!hit && tab.contains(hit)};
+        }"""
+    )
+    assert where["top"] >= 0 and where["bottom"] <= where["height"] and where["hit"], where
+
 
 def test_follow_up_and_clear(page) -> None:
     ask(page)
@@ -358,18 +382,62 @@ def test_eval_tab_records_a_verdict_that_survives_a_reload(page, runs_dir: Path)
     download = info.value
     assert download.suggested_filename.endswith(".csv")
     with open(download.path(), encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = [r for r in csv.DictReader(handle) if r["评测人"] == "测试员"]
+    # Chinese headers and words for people, the codes beside them for tools.
     assert [
-        (r["question_id"], r["evaluator"], r["verdict"], r["citation_supports"]) for r in rows
-    ] == [("d002", "测试员", "partial", "false")]
-    assert rows[0]["note"] == note  # starts with a letter, so it needs no formula guard
+        (r["题目 ID"], r["人工判定"], r["引用是否支持回答"], r["判定代码"], r["引用支持代码"])
+        for r in rows
+    ] == [("d002", "部分正确", "不支持", "partial", "false")]
+    assert rows[0]["备注"] == note  # starts with a letter, so it needs no formula guard
     assert (runs_dir / "verdicts.sqlite3").is_file()
 
 
+def test_a_review_mistake_is_one_line_and_the_next_click_works(page) -> None:
+    """保存 without a verdict: the message appears once, beside the form, no toast and no
+    "Error" overlay on the components; the next 保存 works. A second evaluator's verdicts fill
+    the table between evaluators (the docs' screenshot of the tab)."""
+    page.get_by_role("tab", name="评测").click()
+    evaluator = page.locator("#pq-review-evaluator input, #pq-review-evaluator textarea").first
+    evaluator.fill("复核员")
+    page.locator("#pq-review-load").click()
+    review_position(page, "第 1 / 40 题")
+    page.locator("#pq-review-save").click()
+    line = page.locator("#pq-review-form-line .pq-line-error")
+    sync_api.expect(line).to_contain_text("请选择判定")
+    page.wait_for_timeout(500)  # a toast or an overlay would be on screen by now
+    assert page.get_by_text("请选择判定").count() == 1
+    assert page.locator(".toast-body").count() == 0
+    assert page.locator("span.error:visible, .wrap.error:visible").count() == 0
+    assert not page.locator("#pq-review-load-line").inner_text().strip()
+
+    page.locator("#pq-review-verdict").get_by_label("正确", exact=True).check()
+    page.locator("#pq-review-save-next").click()
+    review_position(page, "第 2 / 40 题")
+    sync_api.expect(page.locator("#pq-review-form-line")).to_contain_text("已保存 d001：正确")
+    assert page.locator("#pq-review-form-line .pq-line-error").count() == 0
+    page.locator("#pq-review-verdict").get_by_label("错误", exact=True).check()
+    page.locator("#pq-review-supports").get_by_label("不支持").check()
+    page.locator("#pq-review-save").click()
+    between = page.locator("#pq-agree-between")
+    sync_api.expect(between).to_contain_text("×")
+    auto_rows = page.locator("#pq-agree-auto tr").all_inner_texts()
+    assert any(r.startswith("复核员") for r in auto_rows)
+    assert any(r.startswith("测试员") for r in auto_rows)
+    page.locator("#pq-review-item details.pq-cite summary").first.click()
+    page.locator("#pq-review-status").scroll_into_view_if_needed()
+    screenshot(page, "04b-eval-two-evaluators.png")
+
+
 #: English a Chinese page may show: names, formats and the corpus's own words.
-ENGLISH_ALLOWED = {"planqa", "CSV", "Excel", "LLM", "PDF", "GDP", "CBD", "PM", "Gradio"}
-#: File names and the planted payloads are data, not interface text.
-_DATA_TEXT = re.compile(r"\S+\.(?:txt|pdf|docx|html|md|jsonl?)\b|<[^>]*>|alert\(1\)|\bv-[\w-]+")
+ENGLISH_ALLOWED = {
+    *("planqa", "CSV", "Excel", "LLM", "JSON", "PDF", "DOCX", "API", "e5", "ID"),
+    *("GDP", "CBD", "PM"),  # the corpus's own words
+}
+#: File names, run ids (ui-dev-<hash>), index versions and the planted payloads are data, not
+#: interface text.
+_DATA_TEXT = re.compile(
+    r"\S+\.(?:txt|pdf|docx|html|md|jsonl?)\b|<[^>]*>|alert\(1\)|\bv-[\w-]+|\bui-[\w-]+"
+)
 
 
 def english_words(text: str) -> set[str]:
@@ -378,12 +446,28 @@ def english_words(text: str) -> set[str]:
 
 
 def page_text(page) -> str:
-    """The page's text less the footer: its "Use via API" link (ui/web.py's footer_links) is
-    for developers and gradio does not translate it; everything else must be Chinese."""
-    text = page.locator("body").inner_text()
-    for part in page.locator("footer").all_inner_texts():
-        text = text.replace(part, " ")
-    return text
+    """All the page's visible text, footer included (ui/web.py shows none: its links are
+    English), plus the tooltips and placeholders a user reads too. (Not aria-labels: gradio
+    writes its own in English for screen readers, and they are not shown.)"""
+    extra = page.evaluate(
+        """() => [...document.querySelectorAll('[title], [placeholder]')]
+            .filter(e => e.offsetParent !== null)
+            .map(e => [e.title, e.placeholder || ''].join(' '))
+            .join(' ')"""
+    )
+    return page.locator("body").inner_text() + " " + (extra or "")
+
+
+def english_on(page, attempts: int = 10) -> set[str]:
+    """English words on the page. A status line can show gradio's fallback "Loading" for a
+    moment while its Chinese strings load: English must not *stay*, so look a few times."""
+    found: set[str] = set()
+    for _ in range(attempts):
+        page.wait_for_timeout(500)
+        found = english_words(page_text(page))
+        if not found:
+            break
+    return found
 
 
 def test_every_tab_speaks_chinese_to_an_english_browser(browser, base_url: str) -> None:
@@ -404,16 +488,28 @@ def test_every_tab_speaks_chinese_to_an_english_browser(browser, base_url: str) 
         assert "问题过长（5000 字" in toast.inner_text()
         assert not english_words(toast.inner_text())
         sync_api.expect(page.locator("#pq-question textarea")).to_have_value(question)
+        page.locator("#pq-question textarea").fill("")
+        ask(page)  # an answer, with its citation buttons
         found = {}
         for tab in ("问答", "检索", "文档", "评测"):
             page.get_by_role("tab", name=tab).click()
-            # A status line can show gradio's fallback "Loading" for a moment while its
-            # Chinese strings load: English must not *stay*, so look a few times.
-            for _ in range(10):
-                page.wait_for_timeout(500)
-                found[tab] = english_words(page_text(page))
-                if not found[tab]:
-                    break
+            found[tab] = english_on(page)
+        assert page.locator("footer a").count() == 0  # no "Use via API", "Built with Gradio"
+
+        # 检索 with results; 评测 with the upload box ("Drop File Here"), a loaded set, a
+        # mistake in the form.
+        search_for(page, "人才公寓")
+        found["检索结果"] = english_on(page)
+        page.get_by_role("tab", name="评测").click()
+        page.locator("#pq-review-source").get_by_label("上传金标文件（.jsonl）").check()
+        page.locator("#pq-review-upload").wait_for()
+        found["上传"] = english_on(page)
+        page.locator("#pq-review-source").get_by_label("内置开发集（eval/gold/dev.jsonl）").check()
+        page.locator("#pq-review-load").click()
+        review_position(page, "第 1 / 40 题")
+        page.locator("#pq-review-save").click()
+        page.locator("#pq-review-form-line .pq-line-error").wait_for()
+        found["评测中"] = english_on(page)
         assert found == {tab: set() for tab in found}
     finally:
         context.close()

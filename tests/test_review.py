@@ -18,9 +18,7 @@ from planqa.corpus.errors import InputError
 from planqa.eval.gold import BUNDLED_DEV_GOLD
 from planqa.eval.report import AGREEMENT_START
 from planqa.eval.review import (
-    EXPORT_COLUMNS,
     GOLD_COPY,
-    export_csv,
     find_runs,
     first_unjudged,
     gold_run_id,
@@ -30,6 +28,7 @@ from planqa.eval.review import (
     save_verdict,
 )
 from planqa.eval.rundir import METRICS_FILE, REPORT_FILE, RESULTS_FILE
+from planqa.eval.verdict_export import EXPORT_COLUMNS, export_csv
 from planqa.eval.verdicts import VerdictStore
 from planqa.rag.pipeline import Pipeline
 from planqa.ui.render_review import review_item_html
@@ -241,10 +240,16 @@ def test_export_is_excel_safe_and_carries_the_context(
     with out.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == list(EXPORT_COLUMNS)
-    assert [r["question_id"] for r in rows] == ["d001", "x001"]  # in run order
-    assert rows[1]["note"] == '\'=HYPERLINK("http://x") 单位错'
-    assert rows[1]["citation_supports"] == "false" and rows[0]["auto_correct"] in ("true", "false")
-    assert XSS_SCRIPT in rows[1]["question"] and "32.5亿" in rows[0]["gold_answers"]
+    assert [r["题目 ID"] for r in rows] == ["d001", "x001"]  # in run order
+    assert rows[1]["备注"] == '\'=HYPERLINK("http://x") 单位错'
+    # Words for people, codes for tools, side by side.
+    assert (rows[1]["人工判定"], rows[1]["判定代码"]) == ("错误", "wrong")
+    assert (rows[1]["引用是否支持回答"], rows[1]["引用支持代码"]) == ("不支持", "false")
+    assert (rows[0]["题型"], rows[0]["题型代码"]) == ("事实", "fact")
+    assert rows[0]["可回答"] == "是" and rows[0]["自动判定"] in ("正确", "错误")
+    assert rows[0]["自动判定代码"] == {"正确": "true", "错误": "false"}[rows[0]["自动判定"]]
+    assert XSS_SCRIPT in rows[1]["问题"] and "32.5亿" in rows[0]["金标答案"]
+    assert all(not any("a" <= c <= "z" for c in name.replace("planqa", "")) for name in rows[0])
 
 
 # --------------------------------------------------------------------------- HTML
@@ -289,11 +294,11 @@ def test_handlers_step_judge_and_resume_after_a_reload(
     pipeline: Pipeline, run_dir: Path, gold_file: Path, runs_dir: Path, tmp_path: Path
 ) -> None:
     handlers = handlers_for(pipeline, runs_dir, tmp_path)
-    state, item, jump, verdict, supports, note, status, download = handlers.load(
+    state, item, jump, verdict, supports, note, status, download, notice = handlers.load(
         "upload", str(gold_file), None, "", "张"
     )
     assert isinstance(state, ReviewState) and state.review.path == run_dir
-    assert jump == "1" and verdict is None and supports == "na" and note == ""
+    assert jump == "1" and verdict is None and supports == "na" and note == "" and notice == ""
     assert "张 已评 0 / 4 题" in status and download["visible"] is True
 
     state, item, jump, *_ = handlers.next(state, "张")
@@ -305,11 +310,12 @@ def test_handlers_step_judge_and_resume_after_a_reload(
     assert jump == "2"
 
     shown = handlers.save(state, "张", "partial", "no", "  少了单位  ")
-    state, item, jump, verdict, supports, note, status, download = shown
+    state, item, jump, verdict, supports, note, status, download, notice = shown
     assert (jump, verdict, supports, note) == ("2", "partial", "no", "少了单位")
     assert "已评：部分正确" in item and "张 已评 1 / 4 题" in status
+    assert "已保存 d024：部分正确" in notice and "pq-line-ok" in notice
     with open(download["value"], encoding="utf-8-sig", newline="") as handle:
-        assert [r["note"] for r in csv.DictReader(handle)] == ["少了单位"]
+        assert [r["备注"] for r in csv.DictReader(handle)] == ["少了单位"]
 
     # A reload is a new session: load the same source again, step to question 2.
     fresh = handlers_for(pipeline, runs_dir, tmp_path)

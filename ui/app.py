@@ -3,8 +3,9 @@
 The UI is a thin adapter like the CLI: every answer comes from the pipeline, every passage from
 ``HybridSearcher.search``. Each tab is one module with its layout and its handlers —
 :mod:`ui.tab_ask` (问答 and ``/ask``), :mod:`ui.tab_search` (检索), :mod:`ui.tab_documents`
-(文档), :mod:`ui.tab_review` (评测) — and the rules they share are in :mod:`ui.shared`. This
-module only assembles the page and wires what crosses tabs:
+(文档); the 评测 tab's handlers are :mod:`ui.tab_review` and its layout
+:mod:`ui.tab_review_layout` — and the rules they share are in :mod:`ui.shared`. This module
+only assembles the page and wires what crosses tabs:
 
 * **One public API endpoint, ``/ask``.** The tabs' event handlers are private, so the API page
   and ``gradio_client`` see exactly one documented function.
@@ -28,10 +29,12 @@ import gradio as gr
 from planqa.eval.review import DEFAULT_RUNS_DIR, default_store_path
 from planqa.rag.pipeline import Pipeline
 from planqa.ui.index_watch import INDEX_CHECK_SECONDS, IndexLine, LiveIndex, title_markdown
+from planqa.ui.page_locale import GRADIO_ZH_MISSING
 from planqa.ui.shared import BUSY, INTERNAL_ERROR, STATIC_DIR, private, static_text
 from planqa.ui.tab_ask import AskHandlers, build_ask_tab
 from planqa.ui.tab_documents import DocumentHandlers, build_documents_tab
-from planqa.ui.tab_review import ReviewHandlers, build_review_tab
+from planqa.ui.tab_review import ReviewHandlers
+from planqa.ui.tab_review_layout import build_review_tab
 from planqa.ui.tab_search import SearchHandlers, build_search_tab
 
 #: Re-exported: callers (and tests) of the page's handlers know this module.
@@ -44,24 +47,14 @@ THEME = gr.themes.Soft(
 )
 
 
-#: gradio translates its own strings (Drop File Here, the toast titles, the queue line) by the
-#: browser's language; the page is Chinese whatever the browser's, so it reports zh-CN before
-#: gradio's i18n set-up reads ``navigator.language``. Custom ``gr.I18n`` dictionaries cannot do
-#: this: gradio merges its built-in English over them.
-CHINESE_LOCALE_HEAD = (
-    "<script>(() => { try {"
-    " Object.defineProperty(navigator, 'language', {get: () => 'zh-CN'});"
-    " Object.defineProperty(navigator, 'languages', {get: () => ['zh-CN', 'zh']});"
-    " } catch (e) {} })();</script>"
-)
-
-
 def launch_style() -> dict[str, Any]:
-    """Theme, style sheet and the page's language: gradio 6 takes them in ``launch()``."""
+    """Theme, style sheet and the Chinese strings gradio lacks: gradio 6 takes them in
+    ``launch()``. (The page's language itself is set by :mod:`ui.page_locale`: gradio's
+    ``head`` option comes too late for it.)"""
     return {
         "theme": THEME,
         "css_paths": [STATIC_DIR / "app.css"],
-        "head": CHINESE_LOCALE_HEAD,
+        "i18n": gr.I18n(**{"zh-CN": GRADIO_ZH_MISSING}),
     }
 
 
@@ -124,7 +117,7 @@ def build_blocks(
         # tab not yet shown is not mounted when the page's load event reads it.
         evaluator_memory = gr.BrowserState("", storage_key="planqa-evaluator")
 
-        with gr.Tabs() as tabs:
+        with gr.Tabs(elem_id="pq-tabs") as tabs:
             ask = build_ask_tab(handlers, region_choices, live.pipeline.llm_configured)
             search = build_search_tab(handlers, region_choices)
             docs = build_documents_tab(handlers)

@@ -18,23 +18,19 @@ from typing import Any
 
 from planqa.corpus.documents import Document
 from planqa.eval.gold import Evidence, find_quote
+from planqa.eval.raters import RaterAgreement
 from planqa.eval.review import Review
-from planqa.eval.verdicts import Agreement, AgreementPart, HumanVerdict
+from planqa.eval.verdict_export import TYPE_NAMES, VERDICT_NAMES
+from planqa.eval.verdicts import AgreementPart, HumanVerdict
 from planqa.rag.answer import NOT_FOUND
 from planqa.ui import render
 from planqa.ui.render import esc, one_block, text_html
 
 #: The verdict form's choices (label, stored value); the labels name saved verdicts too.
-VERDICT_CHOICES = [("正确", "correct"), ("部分正确", "partial"), ("错误", "wrong")]
-VERDICT_LABELS = dict((value, label) for label, value in VERDICT_CHOICES)
-TYPE_LABELS = {
-    "fact": "事实",
-    "which_region": "哪个地区",
-    "list": "列举",
-    "compare": "比较",
-    "paraphrase": "改写",
-    "unanswerable": "不可回答",
-}
+VERDICT_LABELS = VERDICT_NAMES
+VERDICT_CHOICES = [(label, value) for value, label in VERDICT_NAMES.items()]
+#: Question types as words: the page shows the word only, the code stays in the export.
+TYPE_LABELS = TYPE_NAMES
 #: Characters of document text shown on each side of a gold evidence quote.
 EVIDENCE_CONTEXT_CHARS = 80
 
@@ -196,7 +192,7 @@ def review_item_html(
     tags = [
         f'<span class="pq-review-pos">第 {index + 1} / {review.size} 题</span>',
         f'<span class="pq-tag">{esc(row["id"])}</span>',
-        f'<span class="pq-tag">{esc(kind)}（{esc(TYPE_LABELS.get(kind, kind))}）</span>',
+        f'<span class="pq-tag" title="题型">{esc(TYPE_LABELS.get(kind, kind))}</span>',
         f'<span class="pq-tag">{"可回答" if answerable else "不可回答（应拒答）"}</span>',
     ]
     if saved is not None:
@@ -234,34 +230,72 @@ def _kappa(value: float) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
-def _agreement_row(name: str, part: AgreementPart) -> str:
-    return (
-        f"<tr><td>{esc(name)}</td><td>{part.pairs}</td><td>{part.agreeing}</td>"
-        f"<td>{_percent(part.share)}</td><td>{_kappa(part.kappa)}</td></tr>"
+def _cells(part: AgreementPart) -> str:
+    return f"<td>{part.pairs}</td><td>{_percent(part.share)}</td><td>{_kappa(part.kappa)}</td>"
+
+
+#: Two header rows: what is compared (answers, citations), then its three numbers.
+_AGREE_HEAD = (
+    '<tr><th rowspan="2">{first}</th><th rowspan="2">{count}</th>'
+    '<th colspan="3">答案判定</th><th colspan="3">引用是否支持</th></tr>'
+    "<tr>" + "<th>成对</th><th>一致率</th><th>κ</th>" * 2 + "</tr>"
+)
+
+
+def agreement_html(result: RaterAgreement) -> str:
+    """One row per evaluator against the automatic verdicts (never pooled: one lenient
+    evaluator would hide in a pooled figure), then one row per two evaluators who judged the
+    same questions, or a line saying that needs a second evaluator."""
+    if not result.evaluators:
+        return '<div class="pq-empty">还没有人工判定：保存第一条判定后这里显示一致性。</div>'
+    rows = "".join(
+        f"<tr><td>{esc(row.evaluator)}</td><td>{row.verdicts}</td>"
+        f"{_cells(row.answers)}{_cells(row.citations)}</tr>"
+        for row in result.evaluators
     )
+    parts = [
+        "<div><b>各评测人与自动判定的一致性</b>（“部分正确”计为错误）</div>",
+        '<table class="pq-agree" id="pq-agree-auto">',
+        _AGREE_HEAD.format(first="评测人", count="判定数"),
+        rows,
+        "</table>",
+    ]
+    if result.between:
+        pairs = "".join(
+            f"<tr><td>{esc(pair.first)} × {esc(pair.second)}</td><td>{pair.common}</td>"
+            f"{_cells(pair.answers)}{_cells(pair.citations)}</tr>"
+            for pair in result.between
+        )
+        parts += [
+            "<div><b>评测人之间的一致性</b>（两人都评过的题目；正确 / 部分正确 / 错误 三类）</div>",
+            '<table class="pq-agree" id="pq-agree-between">',
+            _AGREE_HEAD.format(first="评测人", count="共同评的题"),
+            pairs,
+            "</table>",
+        ]
+    else:
+        parts.append('<div class="pq-empty">评测人之间的一致性：需要两位评测人评过同一题目。</div>')
+    parts.append(
+        '<div class="pq-foot">κ：卡帕系数，扣除偶然一致后的一致程度；无法计算时为 -。</div>'
+    )
+    return "".join(parts)
 
 
 def review_status_html(
-    review: Review, *, evaluator: str, judged_count: int, result: Agreement
+    review: Review, *, evaluator: str, judged_count: int, result: RaterAgreement
 ) -> str:
-    """The run, this evaluator's progress, and agreement of all human verdicts with the
-    automatic ones (the numbers report.md shows)."""
+    """The run, this evaluator's progress, and agreement: each evaluator with the automatic
+    verdicts, and evaluators with each other."""
     gold = (
         f"证据来自 {esc(review.gold_source.name)}"
         if review.gold_source
         else "没有对应的金标文件（只显示金标答案）"
     )
-    evaluators = "、".join(result.evaluators) or "-"
     return one_block(
         '<div class="pq-review-status">'
         f"<div><b>运行</b> <code>{esc(review.run_id)}</code> · {review.size} 题 · {gold}</div>"
         f'<div id="pq-review-progress"><b>进度</b> {esc(evaluator or "-")} 已评 '
         f"{judged_count} / {review.size} 题</div>"
-        f"<div><b>与自动判定的一致性</b>（{result.verdicts} 条人工判定，评测人：{esc(evaluators)}；"
-        "“部分正确”计为错误；κ 为 Cohen's kappa，无法计算时为 -）</div>"
-        '<table class="pq-agree"><tr><th></th><th>成对</th><th>一致</th><th>一致率</th>'
-        "<th>κ</th></tr>"
-        f"{_agreement_row('答案判定', result.answers)}"
-        f"{_agreement_row('引用是否支持', result.citations)}</table>"
+        f"{agreement_html(result)}"
         "</div>"
     )

@@ -7,7 +7,9 @@ here once, so a tab cannot forget one:
 
 * **Errors are messages.** :func:`user_facing` shows a :class:`~corpus.errors.PlanqaError` as
   its message and logs anything else with its traceback, showing :data:`INTERNAL_ERROR`. One
-  failed request never takes the server down.
+  failed request never takes the server down. A form that must keep working after a mistake
+  (the 评测 tab) shows :func:`error_message` in a line of its own (:func:`notice_html`)
+  instead: a raised ``gr.Error`` also marks every output component "Error".
 * **UI events are private.** :func:`private` hides an event from the API page and
   ``gradio_client``; :mod:`ui.security` refuses calls of it that do not come from a page this
   server sent. Only ``/ask`` is public.
@@ -17,6 +19,7 @@ here once, so a tab cannot forget one:
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable, Iterable
 from functools import cache, wraps
@@ -28,7 +31,7 @@ import gradio as gr
 from planqa.corpus.errors import PlanqaError
 from planqa.corpus.text_edges import valid_text
 from planqa.ui.index_watch import LiveIndex
-from planqa.ui.messages import query_too_long, toast_text, user_message
+from planqa.ui.messages import query_too_long, scrub_paths, toast_text, user_message
 
 if TYPE_CHECKING:
     from planqa.index.search import HybridSearcher
@@ -45,6 +48,27 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 T = TypeVar("T")
 
 
+def error_message(exc: Exception, where: str = "") -> str:
+    """What the page says about an error raised by a handler (``where``, for the log): a
+    planqa error in Chinese (its English goes to the log), anything else as
+    :data:`INTERNAL_ERROR` with the traceback logged."""
+    if isinstance(exc, PlanqaError):
+        log.info("%s in %s: %s", type(exc).__name__, where, exc)  # the English, for staff
+        return user_message(exc)
+    log.error("unexpected error in %s", where, exc_info=exc)
+    return INTERNAL_ERROR
+
+
+def notice_html(message: str, kind: str = "error") -> str:
+    """A status line beside a control: ``kind`` is error, warning or ok; the message is text
+    (paths scrubbed, markup escaped). Errors are announced to screen readers (role=alert)."""
+    if not message:
+        return ""
+    role = "alert" if kind == "error" else "status"
+    text = html.escape(scrub_paths(message), quote=False)
+    return f'<div class="pq-line pq-line-{kind}" role="{role}">{text}</div>'
+
+
 def user_facing(fn: Callable[..., T]) -> Callable[..., T]:
     """Show planqa errors as their message and anything else as a logged internal error."""
 
@@ -55,12 +79,11 @@ def user_facing(fn: Callable[..., T]) -> Callable[..., T]:
         except gr.Error:
             raise
         except PlanqaError as exc:
-            log.info("%s in %s: %s", type(exc).__name__, fn.__name__, exc)  # the English, for staff
-            message = toast_text(user_message(exc))
+            message = toast_text(error_message(exc, fn.__name__))
             raise gr.Error(message, title="无法完成", print_exception=False) from None
-        except Exception:
-            log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(INTERNAL_ERROR, title="出错了", print_exception=False) from None
+        except Exception as exc:
+            message = error_message(exc, fn.__name__)
+            raise gr.Error(message, title="出错了", print_exception=False) from None
 
     return wrapper
 

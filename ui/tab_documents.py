@@ -132,6 +132,7 @@ def build_documents_tab(handlers: DocumentHandlers) -> DocumentsTab:
             interactive=False,
             wrap=True,
             label="文件列表（点击一行打开）",
+            buttons=[],  # gradio's copy/fullscreen buttons have English tooltips
             elem_id="pq-doc-table",
         )
         choice = gr.Dropdown(

@@ -1,4 +1,6 @@
-"""The 评测 tab: human review of a run's answers, its layout and its event handlers.
+"""The 评测 tab's event handlers: human review of a run's answers.
+
+The layout and the wiring are in :mod:`ui.tab_review_layout`.
 
 What a review *does* (open or make a run, record a verdict, agreement, export) is in
 :mod:`eval.review`, as plain functions, and the question on screen is drawn by
@@ -24,27 +26,26 @@ from planqa.corpus.errors import InputError
 from planqa.eval.gold import BUNDLED_DEV_GOLD
 from planqa.eval.review import (
     Review,
-    export_csv,
     find_runs,
     first_unjudged,
     judged,
     open_review,
-    run_agreement,
+    review_agreement,
     run_for_gold,
     save_verdict,
 )
+from planqa.eval.verdict_export import export_csv
 from planqa.eval.verdicts import VerdictStore
 from planqa.rag.pipeline import Pipeline
 from planqa.ui.index_watch import LiveIndex
-from planqa.ui.messages import scrub_paths, toast_text
+from planqa.ui.messages import scrub_paths
 from planqa.ui.paths import confine_run_dir, within_runs
 from planqa.ui.render_review import (
-    VERDICT_CHOICES,
     VERDICT_LABELS,
     review_item_html,
     review_status_html,
 )
-from planqa.ui.shared import BUSY, LiveHandlers, private, user_facing
+from planqa.ui.shared import LiveHandlers, notice_html
 
 SOURCE_CHOICES = [
     ("内置开发集（eval/gold/dev.jsonl）", "dev"),
@@ -80,8 +81,9 @@ class ReviewHandlers(LiveHandlers):
     create ``runs/verdicts.sqlite3`` in the working directory.
     """
 
-    #: Output order of every handler that shows a question.
-    VIEW = ("state", "item", "jump", "verdict", "supports", "note", "status", "download")
+    #: Output order of every handler that shows a question; "notice" is the line beside the
+    #: control that was used (a save's confirmation; empty after moving).
+    VIEW = ("state", "item", "jump", "verdict", "supports", "note", "status", "download", "notice")
 
     def __init__(
         self,
@@ -155,7 +157,7 @@ class ReviewHandlers(LiveHandlers):
         run_choice: str | None,
         run_path: str,
         *,
-        progress: bool = False,
+        on_answer: Callable[[int, int], None] | None = None,
     ) -> Review:
         """The run to review: the chosen run folder (inside the runs folder), or the gold file's
         run (made if needed). Errors name folders relative to the runs folder."""
@@ -170,7 +172,7 @@ class ReviewHandlers(LiveHandlers):
             else:
                 gold = BUNDLED_DEV_GOLD
             pipeline = self.live.current()
-            run_dir = run_for_gold(gold, pipeline, self.runs_dir, progress=progress)
+            run_dir = run_for_gold(gold, pipeline, self.runs_dir, on_answer=on_answer)
             return open_review(run_dir)
         except InputError as exc:
             raise InputError(scrub_paths(str(exc), self.runs_dir)) from None
@@ -182,17 +184,26 @@ class ReviewHandlers(LiveHandlers):
         run_choice: str | None,
         run_path: str,
         evaluator: str,
-        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (gradio's idiom)
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's idiom)
     ) -> tuple[Any, ...]:
-        """Open the source and show the evaluator's first unjudged question (where to resume)."""
+        """Open the source and show the evaluator's first unjudged question (where to resume).
+
+        A gold file not yet answered is answered here; the one progress bar (on the status
+        panel) counts the questions in words, not tqdm's "planqa 22%| 9/40 q"."""
         progress(0, desc="正在载入…")
-        review = self.open_source(source, upload, run_choice, run_path, progress=True)
+
+        def answered(done: int, total: int) -> None:
+            progress(done / max(total, 1), desc=f"已回答 {done}/{total} 题")
+
+        review = self.open_source(source, upload, run_choice, run_path, on_answer=answered)
         start = first_unjudged(review, self.store, evaluator)
         return self.view(ReviewState(review, start), evaluator, refresh=True)
 
     # ------------------------------------------------------------------ moving
 
-    def view(self, state: ReviewState, evaluator: str, *, refresh: bool = False) -> tuple[Any, ...]:
+    def view(
+        self, state: ReviewState, evaluator: str, *, refresh: bool = False, notice: str = ""
+    ) -> tuple[Any, ...]:
         """Updates for the question at ``state.index``, the form filled with the saved verdict.
 
         ``refresh`` also recomputes the progress/agreement panel and writes a fresh CSV export
@@ -213,7 +224,7 @@ class ReviewHandlers(LiveHandlers):
                 review,
                 evaluator=evaluator,
                 judged_count=len(done),
-                result=run_agreement(review, self.store),
+                result=review_agreement(review, self.store),
             )
             path = self.export_path(f"verdicts-{review.run_id}")
             rows = export_csv(review, self.store, path)
@@ -227,6 +238,7 @@ class ReviewHandlers(LiveHandlers):
             saved.note if saved else "",
             status,
             download,
+            notice,
         )
 
     def _require(self, state: ReviewState | None) -> ReviewState:
@@ -286,12 +298,15 @@ class ReviewHandlers(LiveHandlers):
             note=note,
         )
         if saved.report_error:
-            problem = toast_text(saved.report_error, self.runs_dir)
-            gr.Warning(f"判定已保存，但未能更新 report.md：{problem}", title="提示")
+            # The cause (an OS message, English) is in the server log; the page says it in words.
+            notice = notice_html(
+                "判定已保存，但未能更新 report.md（运行文件夹可能只读，详情见服务器日志）。",
+                "warning",
+            )
         else:
-            gr.Info(toast_text(f"已保存 {question_id}：{VERDICT_LABELS[verdict]}"), title="已保存")
+            notice = notice_html(f"已保存 {question_id}：{VERDICT_LABELS[verdict]}", "ok")
         index = state.index + 1 if advance else state.index
-        return self.view(ReviewState(review, index), evaluator, refresh=True)
+        return self.view(ReviewState(review, index), evaluator, refresh=True, notice=notice)
 
     def save_and_next(
         self,
@@ -302,126 +317,3 @@ class ReviewHandlers(LiveHandlers):
         note: str,
     ) -> tuple[Any, ...]:
         return self.save(state, evaluator, verdict, supports, note, advance=True)
-
-
-@dataclass(frozen=True)
-class ReviewTab:
-    """The 评测 component the page wires beyond the tab: the evaluator's name, restored from
-    the browser on page load."""
-
-    evaluator: gr.Textbox
-
-
-def build_review_tab(
-    review: ReviewHandlers, runs_dir: Path, evaluator_memory: gr.BrowserState
-) -> ReviewTab:
-    """The 评测 tab's layout and events; call inside ``gr.Tabs``. ``evaluator_memory`` is the
-    browser's copy of the evaluator's name (outside the tabs: a component in a tab not yet
-    shown is not mounted when the page's load event reads it)."""
-    with gr.Tab("评测", id="eval") as eval_tab:
-        state = gr.State(None)  # a ReviewState, created by 载入
-        gr.Markdown(
-            "逐题核对回答：查看 planqa 的回答与引用、金标答案与证据、自动判定，"
-            "给出人工判定。每次“保存”立即写入判定库；重新载入同一来源即可继续。"
-        )
-        with gr.Row(equal_height=True):
-            source = gr.Radio(
-                SOURCE_CHOICES, value="dev", label="评测来源", scale=3, elem_id="pq-review-source"
-            )
-            evaluator = gr.Textbox(
-                value=DEFAULT_EVALUATOR,
-                label="评测人",
-                scale=1,
-                min_width=160,
-                elem_id="pq-review-evaluator",
-            )
-        gold_upload = gr.File(
-            label="金标文件（JSON Lines，格式见 eval/gold/README.md）",
-            file_types=[".jsonl"],
-            type="filepath",
-            visible=False,
-            elem_id="pq-review-upload",
-        )
-        with gr.Row(visible=False, equal_height=True) as run_row:
-            run_choice = gr.Dropdown(
-                review.run_choices(),
-                value=None,
-                # The runs folder by its name only: no server path in the page.
-                label=f"已有运行（{Path(runs_dir).name or runs_dir}）",
-                scale=3,
-                elem_id="pq-review-run",
-            )
-            refresh_runs = gr.Button("刷新列表", size="sm", scale=0, min_width=90)
-            run_path = gr.Textbox(
-                label="或运行目录（运行文件夹中的目录名）",
-                placeholder="例如 ui-dev-…",
-                scale=3,
-                elem_id="pq-review-path",
-            )
-        load = gr.Button("载入", variant="primary", elem_id="pq-review-load")
-        status = gr.HTML(
-            '<div class="pq-empty">选择来源后点击“载入”。金标文件第一次载入时用当前索引'
-            "回答全部问题（抽取式）并保存为一次运行，之后直接复用。</div>",
-            js_on_load=None,
-            elem_id="pq-review-status",
-        )
-        with gr.Row(equal_height=True, elem_id="pq-review-nav"):
-            nav = {"size": "sm", "scale": 0, "min_width": 110}
-            prev_q = gr.Button("← 上一题", elem_id="pq-review-prev", **nav)
-            jump_to = gr.Textbox(
-                label="跳到题目",
-                show_label=False,
-                placeholder="题号或 ID",
-                scale=0,
-                min_width=120,
-                elem_id="pq-review-jump",
-            )
-            jump_go = gr.Button("跳转", elem_id="pq-review-go", **nav)
-            next_q = gr.Button("下一题 →", elem_id="pq-review-next", **nav)
-            next_open = gr.Button("下一道未评", elem_id="pq-review-open", **nav)
-        with gr.Row():
-            with gr.Column(scale=3, min_width=480):
-                item = gr.HTML("", js_on_load=None, elem_id="pq-review-item")
-            with gr.Column(scale=2, min_width=300):
-                verdict = gr.Radio(
-                    VERDICT_CHOICES,
-                    value=None,
-                    label="判定：回答是否正确",
-                    elem_id="pq-review-verdict",
-                )
-                supports = gr.Radio(
-                    SUPPORT_CHOICES,
-                    value="na",
-                    label="引用是否支持回答",
-                    elem_id="pq-review-supports",
-                )
-                note = gr.Textbox(label="备注", lines=3, elem_id="pq-review-note")
-                with gr.Row():
-                    save = gr.Button("保存", variant="primary", elem_id="pq-review-save")
-                    save_next = gr.Button("保存并下一题", elem_id="pq-review-save-next")
-                export = gr.DownloadButton(
-                    "导出判定 CSV", visible=False, size="sm", elem_id="pq-review-export"
-                )
-        # In ReviewHandlers.VIEW order: every handler that shows a question updates these.
-        shown = [state, item, jump_to, verdict, supports, note, status, export]
-        moving = [state, evaluator]
-        form = [state, evaluator, verdict, supports, note]
-        source.change(review.source_changed, [source], [gold_upload, run_row], **private())
-        refresh_runs.click(review.refresh_runs, None, [run_choice], **private())
-        eval_tab.select(review.refresh_runs, None, [run_choice], **private())
-        load.click(
-            user_facing(review.load),
-            [source, gold_upload, run_choice, run_path, evaluator],
-            shown,
-            **private(**BUSY),
-        )
-        prev_q.click(user_facing(review.previous), moving, shown, **private())
-        next_q.click(user_facing(review.next), moving, shown, **private())
-        next_open.click(user_facing(review.next_unjudged), moving, shown, **private())
-        for jump_event in (jump_go.click, jump_to.submit):
-            jump_event(user_facing(review.jump), [*moving, jump_to], shown, **private())
-        save.click(user_facing(review.save), form, shown, **private())
-        save_next.click(user_facing(review.save_and_next), form, shown, **private())
-        # change, not input: it also fires when the name is pasted or filled in.
-        evaluator.change(review.remember_evaluator, [evaluator], [evaluator_memory], **private())
-    return ReviewTab(evaluator=evaluator)

@@ -114,12 +114,14 @@ def serve(
             f"use planqa. Set {USER_ENV} and {PASSWORD_ENV} to require one.",
             file=sys.stderr,
         )
+    from starlette.middleware import Middleware
     from starlette.routing import Mount
 
     from planqa.rag.pipeline import Pipeline
     from planqa.ui.api import API_PATH, build_api, read_token_digests
     from planqa.ui.app import launch_style
     from planqa.ui.index_watch import LiveIndex
+    from planqa.ui.page_locale import ChineseLocale
     from planqa.ui.security import guard_middleware
 
     # Before the models load: a bad tokens file is reported at once.
@@ -141,11 +143,13 @@ def serve(
             inbrowser=False,
             prevent_thread_lock=not block,
             quiet=not block,
-            footer_links=["api"],
+            # No footer: its links ("Use via API", "Built with Gradio", "Settings") are
+            # English; the API is documented in docs/api.md and ui/api.py.
+            footer_links=[],
             mcp_server=False,
             max_file_size=settings.max_upload_bytes,
             app_kwargs={
-                "middleware": guard_middleware(app, login_throttle),
+                "middleware": [*guard_middleware(app, login_throttle), Middleware(ChineseLocale)],
                 "routes": [Mount(API_PATH, app=api)],
             },
             **launch_style(),
