@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     #: apart). "onnx" is the default because it measured as fast as torch without importing it;
     #: int8 lost dev-set recall (bench/backend_bench.py, docs/scaling.md "Embedding backends").
     passage_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    #: Where passages are embedded (index/passage_devices.py): "auto" (a CUDA GPU where torch
+    #: sees one, else passage_backend on the CPU), "cpu", or "cuda" (refused where there is none).
+    embedding_device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: Processes embedding passages at once (sentence-transformers' multi-process pool): one per
+    #: GPU, or several on a many-core server; 1 embeds in this process.
+    embedding_workers: int = Field(default=1, ge=1, le=256)
     #: Passage vectors cached by model and text in CACHE_DIR/embeddings.sqlite3, so re-indexing
     #: (even --rebuild, or a document whose offsets shifted) never re-embeds unchanged text.
     embedding_cache: bool = True
@@ -149,9 +155,9 @@ class Settings(BaseSettings):
     #: Links in a corpus folder to files outside it are skipped: a link to a private file would
     #: be indexed and shown to anyone who can search. True follows them.
     follow_external_symlinks: bool = False
-    #: Bytes one file uploaded to the web UI may have (gradio refuses more with 413). The only
-    #: upload is the 评测 tab's gold file: the bundled development set is 14 KB.
-    max_upload_bytes: int = Field(default=10 * 2**20, ge=1)
+    #: Bytes one uploaded file may have, checked while it streams (413 over it): a document sent
+    #: to POST /api/v1/documents (a scanned plan runs to tens of MB), or the 评测 tab's gold file.
+    max_upload_bytes: int = Field(default=50 * 2**20, ge=1)
     #: SHA-256 hex digests of the bearer tokens the HTTP API accepts, one per line (ui.api);
     #: unset, the API is open on loopback and refused on any other address.
     api_tokens_file: Path | None = None

@@ -8,7 +8,10 @@ as the model has a checked export (index/onnx_exports.py), because loading torch
 
 from __future__ import annotations
 
+import atexit
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +20,7 @@ from planqa.corpus.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from planqa.index.embedder_base import PASSAGE_TAG, Prompts, known_prompts, passage_vector_tag
 from planqa.index.onnx_encoder import OnnxUnavailable, unit
 from planqa.index.onnx_exports import OnnxExports
+from planqa.index.passage_devices import passage_devices
 
 
 class SentenceTransformerEmbedder:
@@ -34,6 +38,7 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._prompts: Prompts | None = None
         self._source: str | None = None
+        self._pool: dict[str, Any] | None = None
         #: The model's ONNX exports; asks for ``source`` and ``model`` only when it needs them.
         self.exports = OnnxExports(
             settings, lambda: self.source, lambda: self.model, progress=progress
@@ -82,10 +87,18 @@ class SentenceTransformerEmbedder:
 
     @property
     def passage_runtime(self) -> str:
-        """What ``embed_passages`` really runs ("torch", "onnx" or "onnx-int8"): "onnx" falls back
-        to torch for a model that cannot be exported (decided on first use)."""
+        """What ``embed_passages`` really runs ("torch", "onnx" or "onnx-int8", or torch on the
+        devices ``embedding_device``/``embedding_workers`` chose, e.g. "torch@cuda:0"): "onnx"
+        falls back to torch for a model that cannot be exported (decided on first use)."""
+        if self.passage_devices is not None:
+            return "torch@" + ",".join(self.passage_devices)
         self.exports.passage_encoder()
         return self.exports.passage_runtime or "torch"
+
+    @cached_property
+    def passage_devices(self) -> list[str] | None:
+        """The GPU(s) or worker processes passages go to; None: this process's CPU runtime."""
+        return passage_devices(self._settings)
 
     @property
     def prompts(self) -> Prompts:
@@ -146,9 +159,16 @@ class SentenceTransformerEmbedder:
         model.max_seq_length = min(self._settings.max_seq_length, model.max_seq_length or 512)
         return model
 
-    def _encode(self, texts: list[str], prompt: str, progress: bool) -> np.ndarray:
+    def _encode(
+        self, texts: list[str], prompt: str, progress: bool, devices: list[str] | None = None
+    ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        placement: dict[str, Any] = {}
+        if devices is not None and len(devices) == 1:
+            placement["device"] = devices[0]
+        elif devices is not None:
+            placement["pool"] = self._worker_pool(devices)
         vectors = self.model.encode(
             texts,
             prompt=prompt or None,
@@ -156,8 +176,18 @@ class SentenceTransformerEmbedder:
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=progress,
+            **placement,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _worker_pool(self, devices: list[str]) -> dict[str, Any]:
+        """One pool for the embedder's life (each worker loads the model once), stopped when
+        the process exits: the index builder embeds batch by batch."""
+        if self._pool is None:
+            model = self.model
+            self._pool = model.start_multi_process_pool(devices)
+            atexit.register(model.stop_multi_process_pool, self._pool)
+        return self._pool
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         encoder = self.exports.query_encoder()
@@ -173,6 +203,9 @@ class SentenceTransformerEmbedder:
         return vectors if encoder.info.normalize else unit(vectors)
 
     def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if self.passage_devices is not None:
+            show = progress and self._progress
+            return self._encode(texts, self.prompts.passage, show, self.passage_devices)
         encoder = self.exports.passage_encoder()
         if encoder is None:
             return self._encode(texts, self.prompts.passage, progress=progress and self._progress)
