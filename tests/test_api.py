@@ -125,3 +125,24 @@ def test_concurrent_api_clients_are_all_answered(server_url: str) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda _: post_json(url, {"question": QUESTION}), range(16)))
     assert all(status == 200 and body["answer"] for status, body in results)
+
+
+def test_openai_compatible_chat_completions(api: TestClient, pipeline: Pipeline) -> None:
+    messages = [
+        {"role": "system", "content": "你是助手"},
+        {"role": "user", "content": "无关的早先问题"},
+        {"role": "assistant", "content": "……"},
+        {"role": "user", "content": [{"type": "text", "text": QUESTION}]},
+    ]
+    response = api.post("/chat/completions", json={"model": "planqa", "messages": messages})
+    assert response.status_code == 200
+    body = response.json()
+    expected = pipeline.ask(QUESTION).to_dict()
+    message = body["choices"][0]["message"]
+    assert body["object"] == "chat.completion" and message["role"] == "assistant"
+    assert message["content"].startswith(expected["answer"]) and "[1]" in message["content"]
+    assert body["citations"] == expected["citations"]
+    refused = api.post("/chat/completions", json={"messages": messages, "stream": True})
+    assert refused.status_code == 400 and refused.json()["error"]["type"] == "InputError"
+    none = api.post("/chat/completions", json={"messages": [{"role": "system", "content": "x"}]})
+    assert none.status_code == 400

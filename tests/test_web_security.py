@@ -132,7 +132,7 @@ def test_private_handlers_are_refused_over_raw_http(server: tuple[str, gr.Blocks
 
 def test_an_upload_over_the_cap_is_refused(server: tuple[str, gr.Blocks]) -> None:
     url, _ = server
-    assert Settings().max_upload_bytes == 10 * 2**20
+    assert Settings().max_upload_bytes == 50 * 2**20
     big = {"files": ("gold.jsonl", b"{}\n" * (UPLOAD_CAP // 3 + 100))}
     small = {"files": ("gold.jsonl", b'{"id": "q1"}\n')}
     assert httpx.post(f"{url}gradio_api/upload", files=small).status_code == 403  # not the page

@@ -8,10 +8,16 @@ and the same live index as the web UI (:class:`ui.index_watch.LiveIndex`)::
     GET  /api/v1/health                                                          → index version
     GET  /api/v1/docs                                                            → OpenAPI docs
 
+and, unless served with ``--read-only``, changes the corpus (ui/api_documents.py: documents
+uploaded and removed by background jobs, ``GET /api/v1/jobs/{id}`` to follow them). An
+OpenAI-compatible ``POST /api/v1/chat/completions`` answers the last user message
+(ui/api_chat.py).
+
 The answer and passage objects are those of ``planqa ask --json`` and ``planqa search --json``.
 Errors are JSON ``{"error": {"type", "message", "exit_code"}}`` with the CLI's messages: 400 for
-input (422 for a body of the wrong shape), 404 for an unknown document, 503 for an index or
-model that cannot serve. With ``api_tokens_file`` set, every call needs
+input (422 for a body of the wrong shape), 404 for an unknown document or job, 409 for a name
+already taken or busy, 413 for an upload over the limits, 403 for a write to a read-only
+server, 503 for an index or model that cannot serve. With ``api_tokens_file`` set, every call needs
 ``Authorization: Bearer <token>``; the file holds SHA-256 hex digests, one per line, never the
 tokens. Bound to a non-loopback address without tokens, the API refuses every call: an API is
 what scripts reach first.
@@ -40,6 +46,7 @@ from planqa.corpus.errors import (
 
 if TYPE_CHECKING:
     from planqa.rag.pipeline import Pipeline
+    from planqa.ui.corpus_writer import CorpusWriter
 
 API_PATH = "/api/v1"
 _STATUS = {InputError: 400, DocumentError: 404, IndexStoreError: 503, ModelError: 503}
@@ -72,7 +79,9 @@ def token_digest(token: str) -> str:
 
 
 def error_response(exc: PlanqaError) -> JSONResponse:
-    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
+    status = getattr(exc, "http_status", None) or next(
+        (code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500
+    )
     body = {"type": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}
     return JSONResponse({"error": body}, status_code=status)
 
@@ -88,10 +97,15 @@ def build_api(
     token_digests: frozenset[str] | None = None,
     refuse_all: str | None = None,
     concurrency: int = 4,
+    writer: CorpusWriter | None = None,
 ) -> FastAPI:
     """The API app over ``current`` (the pipeline a request starting now should use). At most
     ``concurrency`` questions are answered at once; others wait for a turn, like the UI's
-    queue. ``refuse_all`` (a message) refuses every call."""
+    queue. ``refuse_all`` (a message) refuses every call. ``writer`` changes the corpus and
+    index for the write endpoints; without one the API is read-only (403 on writes)."""
+    from planqa.ui.api_chat import chat_router
+    from planqa.ui.api_documents import documents_router
+
     api = FastAPI(
         title="planqa API",
         summary="Cited answers and passage search over Chinese planning documents",
@@ -149,6 +163,10 @@ def build_api(
             "index_version": version_of(pipeline),
             "documents": len(searcher.documents),
             "chunks": len(searcher.contents.chunks),
+            "read_only": writer is None,
+            "jobs": writer.runner.counts() if writer is not None else {},
         }
 
+    api.include_router(documents_router(current, writer))
+    api.include_router(chat_router(current, turns))
     return api

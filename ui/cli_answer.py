@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from planqa.corpus.text_edges import valid_text
+from planqa.ui.answer_text import render_answer
 from planqa.ui.cli_shared import (
     IndexOption,
     JsonOption,
@@ -26,31 +27,6 @@ def preload_query_encoder(settings: Any) -> None:
     preload = getattr(make_embedder(settings, progress=False), "preload", None)
     if preload is not None:
         preload()
-
-
-def render_answer(answer) -> str:
-    """Plain text for people: the answer, then each citation with where it comes from."""
-    from planqa.rag.answer import NOT_FOUND
-
-    lines = [answer.answer]
-    if answer.notice:
-        lines.insert(0, f"（{answer.notice}）")
-    for citation in answer.citations:
-        quote = " ".join(citation.text.split())
-        chapter = citation.chapter or "（无章节）"
-        lines.append(
-            f"\n[{citation.n}] {citation.region} ·《{citation.title}》\n    {chapter}"
-            f" · {citation.doc} [{citation.start}:{citation.end}]\n    {quote[:300]}"
-        )
-    if answer.abstained and answer.answer == NOT_FOUND and answer.retrieved:
-        lines.append("\n最接近的段落（仅供参考）：")
-        for rank, hit in enumerate(answer.retrieved[:3], start=1):
-            chunk = hit.chunk
-            snippet = " ".join(chunk.text.split())[:120]
-            lines.append(
-                f"  {rank}. {chunk.region} · {chunk.chapter} [{chunk.start}:{chunk.end}] {snippet}"
-            )
-    return "\n".join(lines)
 
 
 def ask_command(
@@ -166,10 +142,18 @@ def serve_command(
         ),
     ] = None,
     index: IndexOption = None,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only",
+            help="Refuse the HTTP API's document uploads and removals (403).",
+        ),
+    ] = False,
 ) -> None:
     """Start the web UI (问答 / 检索 / 文档 / 评测) on http://HOST:PORT.
 
     Example: planqa serve --port 7860
+    Example: planqa serve --read-only
     """
     from planqa.ui.web import serve
 
@@ -181,4 +165,5 @@ def serve_command(
             allow_remote=allow_remote,
             runs_dir=runs,
             verdicts=verdicts,
+            read_only=read_only,
         )

@@ -10,7 +10,9 @@ that a refused bind fails in a moment instead of after loading them.
 * **Queued.** At most ``concurrency`` searches/answers run at once and ``max_queue`` wait, so
   many simultaneous users are served in turn rather than crashing the server.
 * **An HTTP JSON API** under ``/api/v1`` (:mod:`ui.api`) on the same live index, bearer tokens
-  when ``api_tokens_file`` is set, refused on a non-loopback address without them.
+  when ``api_tokens_file`` is set, refused on a non-loopback address without them. Its write
+  endpoints (uploads and removals, indexed by background jobs: ui/api_documents.py) change
+  ``corpus_dir`` and the index unless ``read_only`` (``planqa serve --read-only``).
 * **Guarded.** Only ``/ask`` is callable without the page, uploads are capped at
   ``Settings.max_upload_bytes`` and failed logins back off per client (:mod:`ui.security`).
 """
@@ -101,11 +103,13 @@ def serve(
     runs_dir: Path | None = None,
     verdicts: Path | None = None,
     login_throttle: LoginThrottle | None = None,
+    read_only: bool = False,
 ) -> gr.Blocks:
     """Start the UI on http://host:port. With ``block=False`` the server runs in a background
     thread and the running app is returned (call ``.close()`` to stop it). ``runs_dir`` and
     ``verdicts``: see :func:`build_app`; ``login_throttle``: the login back-off (default
-    :class:`ui.security.LoginThrottle`'s 5 free failures, then 1 s doubling up to 60 s)."""
+    :class:`ui.security.LoginThrottle`'s 5 free failures, then 1 s doubling up to 60 s).
+    ``read_only``: the API's upload and removal endpoints answer 403."""
     check_bind(host, allow_remote)
     auth = login_from_env()
     if auth is None and not is_loopback(host):
@@ -120,6 +124,7 @@ def serve(
     from planqa.rag.pipeline import Pipeline
     from planqa.ui.api import API_PATH, build_api, read_token_digests
     from planqa.ui.app import launch_style
+    from planqa.ui.corpus_writer import CorpusWriter
     from planqa.ui.index_watch import LiveIndex
     from planqa.ui.page_locale import ChineseLocale
     from planqa.ui.security import guard_middleware
@@ -131,7 +136,8 @@ def serve(
     refuse = None
     if digests is None and not is_loopback(host):
         refuse = f"the HTTP API needs tokens when served on {host}: set PLANQA_API_TOKENS_FILE"
-    api = build_api(live.current, token_digests=digests, refuse_all=refuse)
+    writer = None if read_only else CorpusWriter(settings, live)
+    api = build_api(live.current, token_digests=digests, refuse_all=refuse, writer=writer)
     try:
         app.launch(
             server_name=host,
