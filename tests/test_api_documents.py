@@ -293,3 +293,26 @@ def test_replace_and_a_failed_replace_keeps_the_old_file(
     assert (small_settings.corpus_dir / name).read_text(encoding="utf-8") == second
     assert name in listed(server)
     assert not list(small_settings.corpus_dir.glob(".planqa-upload-*"))
+
+
+def test_twenty_clients_are_answered_while_an_upload_is_indexed(server: str) -> None:
+    """The index update writes a new version beside the one being served: no ask fails,
+    whether it lands before, during or after the switch."""
+    plan = NEW_PLAN.replace("星河湾", "北斗湾") * 20  # enough chunks to be indexing a while
+    status, body = upload(server, [("北斗湾规划.txt", plan.encode())])
+    assert status == 202
+    statuses: list[int] = []
+    question = json.dumps({"question": "港闸经济开发区全年力争新增高企多少家？"}).encode()
+
+    def ask_five_times() -> None:
+        for _ in range(5):
+            code, _ = call("POST", f"{server}/ask", question, {"Content-Type": "application/json"})
+            statuses.append(code)
+
+    clients = [threading.Thread(target=ask_five_times) for _ in range(20)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(120)
+    assert finished(server, body["jobs"][0]["id"])["state"] == INDEXED
+    assert statuses == [200] * 100
