@@ -1,4 +1,4 @@
-"""Train the answer model: ``python -m planqa.rag.answer_model_train`` (or ``planqa train``).
+"""Train the answer model: ``python -m planqa.rag.answer_model_train``.
 
 Pairs come from public reading-comprehension data (rag/answer_pairs.py); the network is the e5
 encoder with its top layers trained (rag/answer_model_net.py). CPU is the design point — a 2-core
@@ -251,17 +251,25 @@ def finish(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default="../shared/train-data")
-    parser.add_argument("--out", default=str(ARTEFACT_DIR))
-    parser.add_argument("--checkpoint-dir", default=None)
+    parser.add_argument(
+        "--data-dir", default="../shared/train-data", help="CMRC 2018 and DRCD JSON files"
+    )
+    parser.add_argument("--out", default=str(ARTEFACT_DIR), help="where the adapter is written")
+    parser.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="resumed from (default: CACHE_DIR/answer-model-training)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=0, help="0: one epoch")
     parser.add_argument("--minutes", type=float, default=0, help="stop (and write) after this")
-    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--checkpoint-every", type=int, default=200, help="steps")
     parser.add_argument(
         "--stop-after", type=int, default=0, help="stop after this many steps, as a kill would"
     )
-    parser.add_argument("--held-out-questions", type=int, default=300)
+    parser.add_argument(
+        "--held-out-questions", type=int, default=300, help="CMRC trial questions to measure"
+    )
     args = parser.parse_args(argv)
     if args.checkpoint_dir is None:
         args.checkpoint_dir = str(load_settings().cache_dir / "answer-model-training")
