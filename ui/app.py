@@ -13,7 +13,9 @@ only assembles the page and wires what crosses tabs:
   (``static/bridge.js``), and from a deep link on page load.
 * **The index's latest version.** Every request starts on the pipeline :mod:`ui.index_watch`
   holds, which switches to a version ``planqa index`` publishes while the server runs; a line
-  under the title says so, and the tabs' region and document lists follow.
+  under the title says so, and the tabs' region and document lists follow. The 文档 tab's
+  知识库 section (:mod:`ui.tab_knowledge`, only with the server's corpus writer) runs the same
+  poll right after its status tick, so a document it indexed or removed shows at once.
 * **A queue with a concurrency limit.** Search and answering share one model; the queue runs
   at most ``concurrency`` of them at a time and holds up to ``max_queue`` waiting requests, so
   twenty simultaneous users wait their turn instead of exhausting memory or threads.
@@ -22,7 +24,7 @@ only assembles the page and wires what crosses tabs:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -33,9 +35,13 @@ from planqa.ui.page_locale import GRADIO_ZH_MISSING
 from planqa.ui.shared import BUSY, INTERNAL_ERROR, STATIC_DIR, private, static_text
 from planqa.ui.tab_ask import AskHandlers, build_ask_tab
 from planqa.ui.tab_documents import DocumentHandlers, build_documents_tab
+from planqa.ui.tab_knowledge import KnowledgeHandlers
 from planqa.ui.tab_review import ReviewHandlers
 from planqa.ui.tab_review_layout import build_review_tab
 from planqa.ui.tab_search import SearchHandlers, build_search_tab
+
+if TYPE_CHECKING:
+    from planqa.ui.corpus_writer import CorpusWriter
 
 #: Re-exported: callers (and tests) of the page's handlers know this module.
 __all__ = ["INTERNAL_ERROR", "THEME", "WebHandlers", "build_blocks", "launch_style"]
@@ -79,9 +85,14 @@ def build_blocks(
     max_queue: int = 64,
     runs_dir: Path | None = None,
     verdicts: Path | None = None,
+    writer: CorpusWriter | None = None,
 ) -> gr.Blocks:
     """The Blocks app over a loaded pipeline, queued (``concurrency`` at a time, ``max_queue``
     waiting); launch it with :func:`launch_style` options, or use :func:`ui.web.serve`.
+
+    ``writer`` is the server's corpus writer, the one its HTTP API uploads through: given, the
+    文档 tab has the 知识库 section (uploads and removals as jobs of its runner); None (a
+    read-only server, or a page built over a bare pipeline) leaves the section out.
 
     ``runs_dir`` is where the 评测 tab finds runs and writes the runs it makes from gold files
     (default ``./runs``, like ``planqa eval``); ``verdicts`` the SQLite verdict store (default
@@ -120,7 +131,8 @@ def build_blocks(
         with gr.Tabs(elem_id="pq-tabs") as tabs:
             ask = build_ask_tab(handlers, region_choices, live.pipeline.llm_configured)
             search = build_search_tab(handlers, region_choices)
-            docs = build_documents_tab(handlers)
+            knowledge = KnowledgeHandlers(live, writer, handlers.document_choices)
+            docs = build_documents_tab(handlers, knowledge)
             evaluation = build_review_tab(review, runs_dir, evaluator_memory)
 
         opened = [tabs, docs.choice, docs.tree, docs.viewer]
@@ -137,14 +149,23 @@ def build_blocks(
             docs.table,
             docs.choice,
         ]
-        for index_event in (demo.load, index_timer.tick):
-            index_event(
-                index_line.poll,
-                [index_shown],
-                index_outputs,
-                show_progress="hidden",
-                **private(),
+        quiet = {"show_progress": "hidden", **private()}
+        section = docs.knowledge
+        polls = [demo.load(index_line.poll, [index_shown], index_outputs, **quiet)]
+        polls.append(index_timer.tick(index_line.poll, [index_shown], index_outputs, **quiet))
+        if section is not None:
+            # A 知识库 job that finished has switched the index: follow it at once, not at the
+            # next index check (the status tick refreshes the job rows first).
+            polls.append(
+                section.ticked.then(index_line.poll, [index_shown], index_outputs, **quiet)
             )
+            for poll in polls:
+                poll.then(
+                    knowledge.sync_choices,
+                    [section.generation],
+                    [section.choice, section.generation],
+                    **quiet,
+                )
 
     demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return demo

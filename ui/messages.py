@@ -89,6 +89,72 @@ def query_too_long(length: int, limit: int) -> str:
     return f"问题过长（{length} 字，上限 {limit} 字），请缩短后重试。"
 
 
+#: Why an uploaded document was not indexed (the loader's and ui/corpus_writer.py's refusals),
+#: for the 文档 tab's 知识库 status table: each tells staff what to change in the file.
+_DOCUMENT_CASES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (
+        re.compile(r"the file is empty|has no text after decoding"),
+        lambda m: "文件是空的（没有文字），请检查后重新上传。",
+    ),
+    (
+        re.compile(r"cannot detect the text encoding|bytes are not valid"),
+        lambda m: "无法识别文件的文字编码，请另存为 UTF-8 编码后重新上传。",
+    ),
+    (re.compile(r"looks binary"), lambda m: "这不是文本文件（内容像是二进制数据），请检查文件。"),
+    (
+        re.compile(r"no extractable text in this PDF|a scanned \.pdf|scanned page\(s\) without"),
+        lambda m: "这份 PDF 没有文字层（可能是扫描件），请先转成可复制文字的 PDF 再上传。",
+    ),
+    (
+        re.compile(r"cannot (?:extract text from|read) (?:this )?\.?pdf"),
+        lambda m: "这份 PDF 已损坏或无法读取，请检查文件后重新上传。",
+    ),
+    (
+        re.compile(r"\.docx file|not a valid \.docx|not a Word \.docx"),
+        lambda m: "无法从这份 DOCX 文件中提取文字（可能已损坏），请检查文件后重新上传。",
+    ),
+    (
+        re.compile(r"web page|\.mhtml archive|characters of markup"),
+        lambda m: "没有从网页文件中提取到正文，请检查文件后重新上传。",
+    ),
+    (
+        re.compile(r"no body text, only a table of contents"),
+        lambda m: "文件只有目录、标题或封面，没有正文，请上传完整的文件。",
+    ),
+    (
+        re.compile(r"MiB is over the (\d+) MiB limit|larger than the ([\d,]+)-byte limit"),
+        lambda m: "文件过大，请拆分后上传。",
+    ),
+    (
+        re.compile(r"unsupported file type|cannot store an upload named"),
+        lambda m: "不支持这种文件类型，请上传文本、DOCX、PDF 或网页文件。",
+    ),
+    (
+        re.compile(r"is the corpus manifest, not a document"),
+        lambda m: "这是知识库的清单文件，不能作为文件上传。",
+    ),
+    (
+        re.compile(r"a document named (.+?) already exists"),
+        lambda m: f"已有同名文件「{m.group(1)}」；要替换它，请勾选“替换同名文件”后重新上传。",
+    ),
+    (
+        re.compile(r"(.+?) is already being indexed or removed"),
+        lambda m: f"文件「{m.group(1)}」正在入库或删除，请等这项任务完成后再试。",
+    ),
+    (
+        re.compile(r"is the index's only document"),
+        lambda m: "这是知识库中唯一的文件，不能删除（知识库至少要有一份文件）。",
+    ),
+    (
+        re.compile(r"no document named (.+?) in the index"),
+        lambda m: f"知识库中没有文件{_quoted(m.group(1))}（可能已被删除），请刷新页面。",
+    ),
+    (
+        re.compile(r"cannot write to the corpus folder"),
+        lambda m: "无法写入文件夹（磁盘已满或没有写入权限），请联系管理员。",
+    ),
+]
+
 #: Known core messages with their Chinese text; a fallback only — the UI checks the common
 #: cases (an empty or too-long query) itself before calling the core.
 _KNOWN_CASES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
@@ -140,6 +206,7 @@ _KNOWN_CASES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
         re.compile(r"question (.+?) is not in run"),
         lambda m: f"题目{_quoted(m.group(1))}不在本次运行中。",
     ),
+    *_DOCUMENT_CASES,
 ]
 #: Markup and file names are data in a message; what is left decides whether it is Chinese.
 _DATA_IN_MESSAGE = re.compile(r"<[^>]*>|\S+\.[A-Za-z]{2,5}\b")

@@ -1,4 +1,5 @@
-"""The 文档 tab: the documents table, a chapter tree and the full-text viewer.
+"""The 文档 tab: the documents table, a chapter tree and the full-text viewer, below the
+知识库 section (uploads and removals, :mod:`ui.tab_knowledge`) on a writable server.
 
 Every "在文档中查看原文" link of the other tabs lands here: in-page through the click bridge
 (``static/bridge.js``, relayed by :meth:`DocumentHandlers.on_open_event`) and in a new tab as a
@@ -22,6 +23,7 @@ from planqa.ui.index_watch import LiveIndex
 from planqa.ui.render import OPEN_KEYS
 from planqa.ui.render_documents import Focus, ordered_documents
 from planqa.ui.shared import LiveHandlers, int_or_none, private, static_text, user_facing
+from planqa.ui.tab_knowledge import KnowledgeHandlers, KnowledgeSection, build_knowledge_section
 
 #: (tabs, document dropdown, tree, viewer): what opening a passage updates.
 Opened = tuple[Any, Any, Any, Any]
@@ -112,19 +114,29 @@ class DocumentHandlers(LiveHandlers):
 @dataclass(frozen=True)
 class DocumentsTab:
     """The 文档 components the page wires beyond the tab: passage links open them, and the
-    index line refreshes the table and the picker."""
+    index line refreshes the table and the picker; the 知识库 section (None when read-only)
+    chains the index line after its jobs."""
 
     table: gr.Dataframe
     choice: gr.Dropdown
     tree: gr.HTML
     viewer: gr.HTML
+    knowledge: KnowledgeSection | None = None
 
 
-def build_documents_tab(handlers: DocumentHandlers) -> DocumentsTab:
-    """The 文档 tab's layout and events; call inside ``gr.Tabs``."""
+def build_documents_tab(
+    handlers: DocumentHandlers, knowledge: KnowledgeHandlers | None = None
+) -> DocumentsTab:
+    """The 文档 tab's layout and events; call inside ``gr.Tabs``. ``knowledge``: the 知识库
+    section's handlers, shown (above the documents) only when they can write."""
     documents = handlers.searcher.documents
     first_doc = next(iter(ordered_documents(documents)), "")
     with gr.Tab("文档", id="docs"):
+        section = (
+            build_knowledge_section(knowledge)
+            if knowledge is not None and knowledge.enabled
+            else None
+        )
         table = gr.Dataframe(
             value=render_documents.document_rows(documents),
             headers=render_documents.DOCUMENT_COLUMNS,
@@ -152,4 +164,4 @@ def build_documents_tab(handlers: DocumentHandlers) -> DocumentsTab:
                 )
         choice.input(handlers.open_document, [choice], [tree, viewer], **private())
         table.select(handlers.select_document_row, None, [choice, tree, viewer], **private())
-    return DocumentsTab(table=table, choice=choice, tree=tree, viewer=viewer)
+    return DocumentsTab(table=table, choice=choice, tree=tree, viewer=viewer, knowledge=section)

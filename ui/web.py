@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from planqa.rag.pipeline import Pipeline
+    from planqa.ui.corpus_writer import CorpusWriter
     from planqa.ui.index_watch import LiveIndex
     from planqa.ui.security import LoginThrottle
 
@@ -45,11 +46,13 @@ def build_app(
     max_queue: int = 64,
     runs_dir: Path | None = None,
     verdicts: Path | None = None,
+    writer: CorpusWriter | None = None,
 ) -> gr.Blocks:
     """The Blocks app over a loaded pipeline, queued (``concurrency`` at a time, ``max_queue``
     waiting). Launch it with ``ui.app.launch_style()`` options (gradio 6 takes the theme and
     CSS in ``launch``), or use :func:`serve`. ``runs_dir`` and ``verdicts`` are the 评测 tab's
-    run folder and verdict store (defaults: ``./runs`` and ``./runs/verdicts.sqlite3``)."""
+    run folder and verdict store (defaults: ``./runs`` and ``./runs/verdicts.sqlite3``);
+    ``writer`` gives the 文档 tab its 知识库 section (see :func:`ui.app.build_blocks`)."""
     from planqa.ui.app import build_blocks
 
     return build_blocks(
@@ -58,6 +61,7 @@ def build_app(
         max_queue=max_queue,
         runs_dir=runs_dir,
         verdicts=verdicts,
+        writer=writer,
     )
 
 
@@ -109,7 +113,8 @@ def serve(
     thread and the running app is returned (call ``.close()`` to stop it). ``runs_dir`` and
     ``verdicts``: see :func:`build_app`; ``login_throttle``: the login back-off (default
     :class:`ui.security.LoginThrottle`'s 5 free failures, then 1 s doubling up to 60 s).
-    ``read_only``: the API's upload and removal endpoints answer 403."""
+    ``read_only``: the API's upload and removal endpoints answer 403 and the page has no
+    知识库 section."""
     check_bind(host, allow_remote)
     auth = login_from_env()
     if auth is None and not is_loopback(host):
@@ -132,11 +137,12 @@ def serve(
     # Before the models load: a bad tokens file is reported at once.
     digests = read_token_digests(settings.api_tokens_file) if settings.api_tokens_file else None
     live = LiveIndex(pipeline or Pipeline.open(settings))
-    app = build_app(live, runs_dir=runs_dir, verdicts=verdicts)
+    # One writer (and one job runner) for the API and the page's 知识库 section alike.
+    writer = None if read_only else CorpusWriter(settings, live)
+    app = build_app(live, runs_dir=runs_dir, verdicts=verdicts, writer=writer)
     refuse = None
     if digests is None and not is_loopback(host):
         refuse = f"the HTTP API needs tokens when served on {host}: set PLANQA_API_TOKENS_FILE"
-    writer = None if read_only else CorpusWriter(settings, live)
     api = build_api(live.current, token_digests=digests, refuse_all=refuse, writer=writer)
     try:
         app.launch(
