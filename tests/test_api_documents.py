@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import shutil
 import threading
 import time
 import urllib.error
@@ -19,14 +18,14 @@ from pathlib import Path
 
 import pytest
 from ports import serving
+from writable_corpus import SMALL_PLANS, writable_corpus
 
 from planqa.corpus.errors import DocumentError
-from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
+from planqa.corpus.settings import Settings
 from planqa.ui.api import token_digest
 from planqa.ui.corpus_writer import safe_file_name
 from planqa.ui.jobs import FAILED, INDEXED, QUEUED, RUNNING, JobRunner
 
-SMALL_PLANS = ("003_7f17e41e8ac2efc3.txt", "004_99a6b245d6293f07.txt")
 UPLOAD_LIMIT = 64 * 1024
 NEW_PLAN = (
     "星河湾区海洋经济发展规划\n\n"
@@ -40,22 +39,8 @@ NEW_PLAN = (
 
 @pytest.fixture(scope="module")
 def small_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    from planqa.index.builder import build_index
-
     root = tmp_path_factory.mktemp("writable")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name in (*SMALL_PLANS, "manifest.json"):
-        shutil.copy(BUNDLED_CORPUS_DIR / name, corpus / name)
-    settings = Settings(
-        embedding_model="hash",
-        index_dir=root / "index",
-        corpus_dir=corpus,
-        max_upload_bytes=UPLOAD_LIMIT,
-        index_lock_timeout=10,
-    )
-    build_index(settings, progress=False)
-    return settings
+    return writable_corpus(root, max_upload_bytes=UPLOAD_LIMIT, index_lock_timeout=10)
 
 
 @pytest.fixture(scope="module")

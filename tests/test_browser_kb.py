@@ -5,7 +5,6 @@ a small writable copy, since this test changes it."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +20,7 @@ from test_browser import (
     screenshot,
     sync_api,
 )
-
-from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
+from writable_corpus import writable_corpus
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,7 +28,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
 ]
 
-PLANS = ("003_7f17e41e8ac2efc3.txt", "004_99a6b245d6293f07.txt")
 FILE = "琥珀湾区星光隧道规划.txt"
 TITLE = "琥珀湾区星光隧道建设规划"
 TEXT = (
@@ -43,15 +40,8 @@ QUESTION = "琥珀湾区将建设什么隧道？"
 
 @pytest.fixture(scope="module")
 def kb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from planqa.index.builder import build_index
-
     root = tmp_path_factory.mktemp("browser-kb")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name in (*PLANS, "manifest.json"):
-        shutil.copy(BUNDLED_CORPUS_DIR / name, corpus / name)
-    settings = Settings(embedding_model="hash", index_dir=root / "index", corpus_dir=corpus)
-    build_index(settings, progress=False)
+    settings = writable_corpus(root)
     with serving(settings, runs_dir=root / "runs") as (url, _):
         yield url
 
@@ -123,14 +113,7 @@ def test_upload_ask_and_delete(browser, kb_url: str, tmp_path: Path) -> None:  #
 
 
 def test_read_only_has_no_section(browser, tmp_path: Path) -> None:  # noqa: F811
-    from planqa.index.builder import build_index
-
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name in (*PLANS, "manifest.json"):
-        shutil.copy(BUNDLED_CORPUS_DIR / name, corpus / name)
-    settings = Settings(embedding_model="hash", index_dir=tmp_path / "index", corpus_dir=corpus)
-    build_index(settings, progress=False)
+    settings = writable_corpus(tmp_path)
     with serving(settings, runs_dir=tmp_path / "runs", read_only=True) as (url, _):
         context = browser.new_context(locale="zh-CN")
         page = context.new_page()

@@ -4,19 +4,17 @@ the server's real writer and job runner over a small hash-embedder index, and it
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from writable_corpus import SMALL_PLANS, writable_corpus
 
-from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
 from planqa.ui.corpus_writer import CorpusWriter
 from planqa.ui.index_watch import LiveIndex
 from planqa.ui.jobs import FAILED, INDEXED, QUEUED, RUNNING, Job
 from planqa.ui.render_knowledge import failure_text, job_row
 from planqa.ui.tab_knowledge import READ_ONLY_MESSAGE, KnowledgeHandlers
 
-SMALL_PLANS = ("003_7f17e41e8ac2efc3.txt", "004_99a6b245d6293f07.txt")
 NEW_PLAN = (
     "青柳湾区湿地保护规划\n\n第一章 总体要求\n\n"
     "青柳湾区将建设朱鹮栖息湿地保护示范区，到2025年湿地保护率达到百分之九十。\n\n"
@@ -32,21 +30,10 @@ def english(text: str) -> set[str]:
 
 @pytest.fixture
 def handlers(tmp_path: Path) -> KnowledgeHandlers:
-    from planqa.index.builder import build_index
     from planqa.rag.pipeline import Pipeline
     from planqa.ui.shared import LiveHandlers
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name in (*SMALL_PLANS, "manifest.json"):
-        shutil.copy(BUNDLED_CORPUS_DIR / name, corpus / name)
-    settings = Settings(
-        embedding_model="hash",
-        index_dir=tmp_path / "index",
-        corpus_dir=corpus,
-        index_lock_timeout=10,
-    )
-    build_index(settings, progress=False)
+    settings = writable_corpus(tmp_path, index_lock_timeout=10)
     live = LiveIndex(Pipeline.open(settings))
     writer = CorpusWriter(settings, live)
     return KnowledgeHandlers(live, writer, LiveHandlers(live).document_choices)
