@@ -23,7 +23,7 @@ def load_manifest(directory: Path) -> dict[str, DocumentMeta]:
     if not path.is_file():
         return {}
     try:
-        raw = json.loads(_manifest_text(path))
+        raw = json.loads(manifest_text(path))
         entries = raw["documents"] if isinstance(raw, dict) else raw
         return {entry["file"]: _meta_from_entry(entry) for entry in entries}
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -33,7 +33,7 @@ def load_manifest(directory: Path) -> dict[str, DocumentMeta]:
         ) from exc
 
 
-def _manifest_text(path: Path) -> str:
+def manifest_text(path: Path) -> str:
     """The manifest decoded: UTF-8 (with or without BOM), UTF-16 with a BOM, else GB18030.
 
     Chinese Windows editors save "ANSI" text as GBK, and GB18030 is its superset, so that is

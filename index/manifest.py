@@ -62,7 +62,7 @@ class Counts(TypedDict):
     chunks: int
 
 
-#: A document's catalogue entry (see ``catalogue_entry``): its metadata, encoding, hash, chunks.
+#: A document's catalogue entry (see ``catalogue_entry``): metadata, encoding, hash, chunks, time.
 CatalogueEntry = dict[str, Any]
 #: The settings an index depends on, by section (see ``settings_fingerprint``).
 Fingerprint = dict[str, dict[str, Any]]
@@ -213,12 +213,14 @@ _REQUIRED = ("format", "files", "segments", "documents", "counts", "tokenizer")
 
 
 def catalogue_entry(document: Document, chunks: int) -> CatalogueEntry:
-    """A document's entry in the manifest's catalogue: everything but its text."""
+    """A document's entry in the manifest's catalogue: everything but its text, and when its
+    rows were made (UTC; a kept document keeps its entry, so this is when it last changed)."""
     return {
         **vars(document.meta),
         "encoding": document.encoding,
         "sha256": document.sha256,
         "chunks": chunks,
+        "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

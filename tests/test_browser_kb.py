@@ -66,7 +66,7 @@ def test_upload_ask_and_delete(browser, kb_url: str, tmp_path: Path) -> None:  #
         page.goto(kb_url)
         page.wait_for_selector("#pq-question textarea")
         page.get_by_role("tab", name="文档").click()
-        page.locator("#pq-kb").get_by_text("知识库：上传与删除文件").click()
+        page.locator("#pq-kb").get_by_text("知识库：上传、修改与删除文件").click()
         page.locator("#pq-kb-upload").wait_for()
         page.wait_for_timeout(500)
         assert not english_words(section_text(page))
@@ -90,7 +90,7 @@ def test_upload_ask_and_delete(browser, kb_url: str, tmp_path: Path) -> None:  #
         assert TITLE in citation.locator("summary").inner_text()
 
         page.get_by_role("tab", name="文档").click()
-        picker = page.locator("#pq-kb-delete-choice input")
+        picker = page.locator("#pq-kb-choice input")
         picker.click()
         picker.fill("琥珀湾")
         page.get_by_role("option", name=TITLE).first.click()

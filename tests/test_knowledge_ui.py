@@ -65,10 +65,10 @@ def test_upload_indexes_answers_and_delete_removes(
     assert table[0][0] == "青柳湾区规划.txt"
     rows = finish(handlers, ids)
     assert rows[0][:3] == ["青柳湾区规划.txt", "已入库", "100%"]
-    choices, generation = handlers.sync_choices(0)
+    choices, generation = handlers.sync_choices(None, 0)
     assert generation == handlers.live.generation > 0
     assert "青柳湾区规划.txt" in [value for _, value in choices["choices"]]
-    assert handlers.sync_choices(generation)[0] == {"__type__": "update"}
+    assert handlers.sync_choices(None, generation)[0] == {"__type__": "update"}
     answer = handlers.live.current().ask("青柳湾区将建设什么保护示范区？")
     assert any(c.doc == "青柳湾区规划.txt" for c in answer.citations)
 
@@ -82,7 +82,8 @@ def test_upload_indexes_answers_and_delete_removes(
     rows = finish(handlers, ids)
     assert rows[0][:2] == ["青柳湾区规划.txt", "已删除"] and rows[1][1] == "已入库"
     assert "青柳湾区规划.txt" not in handlers.live.current().searcher.documents
-    choices, _ = handlers.sync_choices(generation)
+    choices, _ = handlers.sync_choices("青柳湾区规划.txt", generation)
+    assert choices["value"] is None
     assert "青柳湾区规划.txt" not in [value for _, value in choices["choices"]]
 
 
@@ -109,7 +110,7 @@ def test_a_bad_file_fails_in_chinese_and_others_go_on(
 
 def test_mistakes_are_status_lines(handlers: KnowledgeHandlers) -> None:
     assert "请先选择要上传的文件" in handlers.upload([], False, [])[-1]
-    assert "请先选择要删除的文件" in handlers.ask_delete(None)[-1]
+    assert "请先选择文件" in handlers.ask_delete(None)[-1]
     line = handlers.confirm_delete("没有这个.txt", [])[-1]
     assert "pq-line-error" in line and "知识库中没有文件" in line and not english(line)
 
@@ -136,10 +137,10 @@ def test_the_page_has_the_section_only_with_a_writer(handlers: KnowledgeHandlers
         return {getattr(b, "label", None) for b in demo.blocks.values()}
 
     with_writer = build_blocks(handlers.live, writer=handlers.writer)
-    assert "知识库：上传与删除文件" in labels(with_writer)
+    assert "知识库：上传、修改与删除文件" in labels(with_writer)
     public = [f.api_name for f in with_writer.fns.values() if f.api_visibility == "public"]
     assert public == ["ask"]
-    assert "知识库：上传与删除文件" not in labels(build_blocks(handlers.live))
+    assert "知识库：上传、修改与删除文件" not in labels(build_blocks(handlers.live))
 
 
 def job(state: str, stage: str = "", done: int = 0, total: int = 0, **extra: object) -> Job:
@@ -172,3 +173,68 @@ def test_rows_say_each_state_in_chinese() -> None:
         "100%",
         "新增 7 个段落，可以提问了",
     ]
+
+
+def test_the_panel_edits_a_region_that_survives_a_restart(
+    handlers: KnowledgeHandlers, tmp_path: Path
+) -> None:
+    """Pick a document, correct its region and aliases, save: the job re-indexes it, the
+    manifest keeps the edit (a fresh load of the folder has it), region search finds it."""
+    import json
+
+    from planqa.corpus.loader import load_corpus
+    from planqa.corpus.settings import BUNDLED_CORPUS_DIR
+    from planqa.ui.knowledge_meta import NOTHING_CHANGED, MetadataHandlers
+
+    panel = MetadataHandlers(handlers, export_dir=tmp_path / "exports")
+    ids, *_ = upload_file(handlers, tmp_path, "青柳湾区规划.txt", NEW_PLAN.encode())
+    finish(handlers, ids)
+    shown = panel.show("青柳湾区规划.txt")
+    region, _, title, _, period, date, issuer, record, download = shown
+    assert region and title == "青柳湾区湿地保护规划"
+    assert "自动识别" in record and "入库时间" in record
+    assert download["visible"] is True
+    assert Path(download["value"]).read_bytes() == NEW_PLAN.encode()
+
+    fields = ["青柳湾新区", "青柳湾、青柳", title, "年度工作计划", period, date, issuer]
+    ids, table, timer, line = panel.save("青柳湾区规划.txt", *fields, ids)
+    assert timer.active is True and "已提交修改" in line and table[0][-1] == "修改信息"
+    rows = finish(handlers, ids)
+    assert rows[0][:2] == ["青柳湾区规划.txt", "已更新"] and not english(" ".join(rows[0]))
+    meta = handlers.live.current().searcher.documents["青柳湾区规划.txt"].meta
+    assert (meta.region, meta.aliases, meta.kind) == (
+        "青柳湾新区",
+        ("青柳湾", "青柳"),
+        "年度工作计划",
+    )
+    assert meta.inferred is False and "清单" in panel.record("青柳湾区规划.txt")
+    assert handlers.writer is not None
+    corpus = handlers.writer.corpus_dir
+    entry = next(
+        e
+        for e in json.loads((corpus / "manifest.json").read_text("utf-8"))["documents"]
+        if e["file"] == "青柳湾区规划.txt"
+    )
+    assert entry["region"] == "青柳湾新区" and entry["aliases"] == ["青柳湾", "青柳"]
+    reloaded = load_corpus([corpus / "青柳湾区规划.txt"]).documents[0].meta
+    assert reloaded.region == "青柳湾新区"
+    answer = handlers.live.current().ask("青柳湾将建设什么保护示范区？")
+    assert any(c.doc == "青柳湾区规划.txt" for c in answer.citations)
+
+    assert NOTHING_CHANGED in panel.save("青柳湾区规划.txt", *fields, ids)[-1]
+    empty = inline_save(panel, "青柳湾区规划.txt", ["", *fields[1:]], ids)
+    assert "地区不能为空" in empty and "pq-line-error" in empty
+
+    ids = handlers.confirm_delete("青柳湾区规划.txt", ids)[0]
+    finish(handlers, ids)
+    manifest = json.loads((corpus / "manifest.json").read_text("utf-8"))
+    assert "青柳湾区规划.txt" not in {e["file"] for e in manifest["documents"]}
+    bundled = json.loads((BUNDLED_CORPUS_DIR / "manifest.json").read_text("utf-8"))
+    assert manifest["documents"] == bundled["documents"]  # the others' entries as they were
+
+
+def inline_save(panel, name: str, fields: list[str], ids: list[str]) -> str:
+    """The status line the page shows for a save (the section wraps the handler so)."""
+    from planqa.ui.tab_knowledge import inline
+
+    return inline(outputs=4)(panel.save)(name, *fields, ids)[-1]

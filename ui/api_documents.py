@@ -3,7 +3,11 @@
 ::
 
     GET    /api/v1/documents               → the indexed documents (id = file name)
-    POST   /api/v1/documents[?replace=true] multipart, one or more files → 202 + a job per file
+    GET    /api/v1/documents/{id}          → one document's metadata and indexing record
+    GET    /api/v1/documents/{id}/file     → its original file, as an attachment
+    POST   /api/v1/documents[?replace=true] multipart, one or more files (and optional metadata
+                                            fields for them) → 202 + a job per file
+    PATCH  /api/v1/documents/{id}          JSON metadata edit → 202 + the re-indexing job
     DELETE /api/v1/documents/{id}          → 202 + the removal's job (404 for an unknown id)
     GET    /api/v1/jobs/{id}               → queued / running (stage, done/total) / indexed / failed
 
@@ -23,13 +27,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from planqa.corpus.errors import DocumentError, InputError
-from planqa.ui.corpus_writer import ApiError, CorpusWriter, safe_file_name
+from planqa.corpus.manifest_edits import EDITABLE_FIELDS, checked_edit
+from planqa.ui.corpus_writer import ApiError, CorpusWriter, original_file, safe_file_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,12 +46,18 @@ if TYPE_CHECKING:
 
 #: Files one upload request may carry.
 MAX_FILES = 16
+#: The most bytes of JSON a metadata edit may have (its fields are short).
+MAX_EDIT_BYTES = 1 << 16
 #: Room for the multipart boundaries and headers around the files.
 MULTIPART_OVERHEAD = 1 << 20
 READ_ONLY = (
-    "this server is read-only (planqa serve --read-only): documents cannot be uploaded or "
-    "removed through it; use planqa index, or a server started without --read-only"
+    "this server is read-only (planqa serve --read-only): documents cannot be uploaded, "
+    "edited or removed through it; use planqa index, or a server started without --read-only"
 )
+_METADATA_FIELDS = {
+    name: {"type": "string", "description": f"metadata for every file of the upload: {name}"}
+    for name in (*EDITABLE_FIELDS, "aliases")
+}
 
 _UPLOAD_SCHEMA = {
     "requestBody": {
@@ -60,10 +71,28 @@ _UPLOAD_SCHEMA = {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
                             "description": ".txt/.md/.docx/.pdf/.html files, one field each",
-                        }
+                        },
+                        **_METADATA_FIELDS,
                     },
                     "required": ["file"],
                 }
+            }
+        },
+    }
+}
+_EDIT_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        **{name: {"type": "string"} for name in EDITABLE_FIELDS},
+                        "aliases": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "example": {"region": "连云港市海州区", "aliases": ["海州区", "海州"]},
             }
         },
     }
@@ -90,28 +119,56 @@ def documents_router(current: Callable[[], Pipeline], writer: CorpusWriter | Non
 
     @router.get("/documents", summary="The indexed documents")
     def list_documents() -> dict[str, Any]:
-        pipeline = current()
-        contents = pipeline.searcher.contents
-        chunks = {entry["file"]: entry.get("chunks") for entry in contents.manifest.documents}
-        stamps = writer.indexed_at if writer is not None else {}
-        rows = [
-            {
-                "id": name,
-                "file": name,
-                "region": doc.meta.region,
-                "title": doc.meta.title,
-                "kind": doc.meta.kind,
-                "period": doc.meta.period,
-                "chunks": chunks.get(name),
-                "indexed_at": stamps.get(name),
-            }
-            for name, doc in contents.documents.items()
-        ]
+        contents = current().searcher.contents
         return {
             "index_version": contents.directory.name,
             "index_created": contents.manifest.created,
-            "documents": rows,
+            "documents": [document_record(contents, name) for name in contents.documents],
         }
+
+    @router.get("/documents/{doc_id}", summary="One document's metadata and indexing record")
+    def get_document(doc_id: str) -> dict[str, Any]:
+        contents = current().searcher.contents
+        if doc_id not in contents.documents:
+            raise DocumentError(f"no document named {doc_id!r} in the index")
+        return document_record(contents, doc_id)
+
+    @router.get(
+        "/documents/{doc_id}/file",
+        summary="The document's original file (always an attachment, never rendered)",
+        response_class=FileResponse,
+    )
+    def download(doc_id: str) -> FileResponse:
+        pipeline = current()
+        if doc_id not in pipeline.searcher.documents:
+            raise DocumentError(f"no document named {doc_id!r} in the index")
+        path = original_file(pipeline.settings.corpus_dir, doc_id)
+        return FileResponse(
+            path,
+            filename=doc_id,
+            media_type="application/octet-stream",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+
+    @router.patch(
+        "/documents/{doc_id}",
+        status_code=202,
+        summary="Edit a document's metadata; a background job re-indexes it",
+        openapi_extra=_EDIT_SCHEMA,
+        response_model=None,
+    )
+    async def edit(doc_id: str, request: Request) -> JSONResponse:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_EDIT_BYTES:
+            raise ApiError(413, f"a metadata edit is at most {MAX_EDIT_BYTES:,} bytes of JSON")
+        try:
+            fields = await request.json()
+        except ValueError as exc:
+            raise InputError(f"the body is not JSON ({exc}); send a JSON object of fields") from exc
+        target = writable()
+        job = await run_in_threadpool(target.submit_edit, doc_id, checked_edit(fields))
+        body = {"jobs": [job.to_dict(target.runner.position(job))]}
+        return JSONResponse(body, status_code=202, headers={"Location": f"../jobs/{job.id}"})
 
     @router.post(
         "/documents",
@@ -133,6 +190,8 @@ def documents_router(current: Callable[[], Pipeline], writer: CorpusWriter | Non
         form = await _read_form(request, limit)
         files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
         try:
+            fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
+            edit = checked_edit(fields) if fields else None
             if not files:
                 raise InputError("no files in the upload: send multipart/form-data with file=@…")
             for upload_file in files:
@@ -145,7 +204,7 @@ def documents_router(current: Callable[[], Pipeline], writer: CorpusWriter | Non
             staged = await run_in_threadpool(_stage_all, target, files, replace)
         finally:
             await form.close()
-        jobs = [target.submit_add(name, path) for name, path in staged]
+        jobs = [target.submit_add(name, path, edit) for name, path in staged]
         body = {"jobs": [job.to_dict(target.runner.position(job)) for job in jobs]}
         return JSONResponse(body, status_code=202, headers={"Location": f"jobs/{jobs[0].id}"})
 
@@ -210,3 +269,21 @@ def _stage_all(
 
 def _too_large(limit: int) -> ApiError:
     return ApiError(413, f"the upload is larger than {limit:,} bytes; send fewer or smaller files")
+
+
+def document_record(contents: Any, name: str) -> dict[str, Any]:
+    """What the API says of one indexed document: its metadata (and which fields inference
+    left uncertain), and from what text and when it was indexed (the index's catalogue)."""
+    meta = contents.documents[name].meta
+    entry = next((e for e in contents.manifest.documents if e.get("file") == name), {})
+    return {
+        "id": name,
+        "file": name,
+        **{field: getattr(meta, field) for field in EDITABLE_FIELDS},
+        "aliases": list(meta.aliases),
+        "inferred": meta.inferred,
+        "uncertain": list(meta.uncertain),
+        "chunks": entry.get("chunks"),
+        "sha256": entry.get("sha256"),
+        "indexed_at": entry.get("indexed_at"),
+    }

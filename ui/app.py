@@ -162,7 +162,7 @@ def build_blocks(
             for poll in polls:
                 poll.then(
                     knowledge.sync_choices,
-                    [section.generation],
+                    [section.choice, section.generation],
                     [section.choice, section.generation],
                     **quiet,
                 )

@@ -10,10 +10,16 @@ its job moves it to its safe name and indexes it with the builder's update path
 the job can say ``parsing`` and then ``embedding n/N``). If indexing fails, the file is taken
 out again (and a replaced file put back), so the corpus folder and the index agree.
 
+A metadata edit (region, aliases, title…; corpus/manifest_edits.py) is written to the corpus
+folder's ``manifest.json``, so it survives a restart and a later ``planqa index``, and the one
+document is re-indexed with it (its region words change its BM25 tokens and embedding context;
+the others keep their rows); if that fails, the manifest is put back. An upload may carry the
+same edit, applied before its first indexing.
+
 A removal rebuilds the index from the current version's documents minus the one removed: the
 builder keeps every other document's rows, vectors and BM25 entries and only drops that one's,
-then the file leaves the corpus folder. Its ``manifest.json`` entry, if any, is left alone (the
-manifest is the user's).
+then the file and its ``manifest.json`` entry leave the corpus folder (a later upload of that
+name starts from inference again).
 """
 
 from __future__ import annotations
@@ -21,13 +27,21 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 import unicodedata
+from dataclasses import replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, TYPE_CHECKING, Any
 
+from planqa.corpus.documents import Document
 from planqa.corpus.errors import DocumentError, InputError, PlanqaError
 from planqa.corpus.loader import SUPPORTED_SUFFIXES, load_corpus
+from planqa.corpus.manifest_edits import (
+    edited_meta,
+    manifest_entry,
+    remove_entry,
+    restore,
+    write_entry,
+)
 from planqa.corpus.metadata import MANIFEST_NAME
 from planqa.corpus.settings import Settings
 from planqa.index.builder import build_from_documents, chunk_documents
@@ -73,6 +87,31 @@ def safe_file_name(raw: str | None) -> str:
     return stem[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
 
 
+def inside(corpus_dir: Path, name: str) -> Path:
+    """``corpus_dir / name``, refused unless it resolves directly inside the corpus folder
+    (a symbolic link of that name pointing out is refused too)."""
+    root = Path(corpus_dir).resolve()
+    path = root / name
+    if path.resolve().parent != root:
+        raise InputError(f"cannot store {shown_name(name)} in the corpus folder")
+    return path
+
+
+def original_file(corpus_dir: Path, name: str) -> Path:
+    """The file an indexed document ``name`` was read from, if it is in ``corpus_dir``: what a
+    download serves (never a path a client chose: ``name`` must be an indexed document's)."""
+    try:
+        path = inside(corpus_dir, name)
+    except InputError:
+        path = None
+    if path is None or not path.is_file():
+        raise DocumentError(
+            f"the original file of {name!r} is not in the server's corpus folder "
+            "(it was indexed from elsewhere)"
+        )
+    return path
+
+
 def shown_name(raw: str | None) -> str:
     """A client's name, quoted and shortened for a message (never a path of this server)."""
     text = "".join(c if c.isprintable() else "?" for c in (raw or ""))
@@ -87,8 +126,6 @@ class CorpusWriter:
         self.live = live
         self.runner = runner or JobRunner()
         self.corpus_dir = Path(settings.corpus_dir)
-        #: When each document was last indexed by a job of this server (ISO time).
-        self.indexed_at: dict[str, str] = {}
         #: Names staged by a request whose job is not submitted yet (two requests racing for
         #: one name: the second gets 409, as it would once the first job is queued).
         self._claimed: set[str] = set()
@@ -124,8 +161,10 @@ class CorpusWriter:
             raise
         return name, staged
 
-    def submit_add(self, name: str, staged: Path) -> Job:
-        job = self.runner.submit("add", [name], lambda job: self._add(job, name, staged))
+    def submit_add(self, name: str, staged: Path, edit: dict[str, Any] | None = None) -> Job:
+        """Queue the staged upload's job; ``edit`` (checked by ``checked_edit``) is metadata
+        the uploader settled, applied instead of inference's values."""
+        job = self.runner.submit("add", [name], lambda job: self._add(job, name, staged, edit))
         with self._claims:
             self._claimed.discard(name)
         return job
@@ -136,44 +175,95 @@ class CorpusWriter:
         with self._claims:
             self._claimed.discard(name)
 
-    def _add(self, job: Job, name: str, staged: Path) -> dict[str, Any]:
+    def _add(
+        self, job: Job, name: str, staged: Path, edit: dict[str, Any] | None
+    ) -> dict[str, Any]:
         """Move the staged file in and index it, under the index lock for the whole job (a
         ``planqa index`` of the folder meanwhile waits rather than reading a file whose job may
         yet fail); on failure the folder is put back as it was."""
         job.progress("parsing")
         try:
             with self._store().writer_lock(purpose=f"planqa serve: adding {name}"):
-                return self._add_locked(job, name, staged)
+                return self._add_locked(job, name, staged, edit)
         finally:
             staged.unlink(missing_ok=True)  # moved in, or left by a failure before the move
 
-    def _add_locked(self, job: Job, name: str, staged: Path) -> dict[str, Any]:
+    def _add_locked(
+        self, job: Job, name: str, staged: Path, edit: dict[str, Any] | None
+    ) -> dict[str, Any]:
         target = self._inside(name)
         backup = staged.with_suffix(".old")
         if target.exists():
             os.replace(target, backup)
         os.replace(staged, target)
+        manifest_before: bytes | bool | None = False  # False: the manifest was not touched
         try:
             loaded = load_corpus([target], settings=self.settings)
             if not loaded.documents:
                 reasons = "; ".join(p.reason for p in loaded.problems) or "not a document"
                 raise DocumentError(f"{name}: {reasons.replace(str(target), name)}")
-            job.progress("embedding", 0, len(chunk_documents(loaded.documents, self.settings)))
-            report = build_from_documents(
-                self.settings,
-                loaded.documents,
-                embedder=CountingEmbedder(self.live.pipeline.searcher.embedder, job),
-                add=True,
-                progress=False,
-                problems=loaded.problems,
-            )
+            documents = loaded.documents
+            if edit:
+                document = _with_meta(documents[0], edit)
+                manifest_before = write_entry(self.corpus_dir, manifest_entry(document.meta))
+                documents = [document]
+            report = self._index(job, documents, problems=loaded.problems)
         except BaseException:
             target.unlink(missing_ok=True)
             if backup.exists():
                 os.replace(backup, target)
+            if manifest_before is not False:
+                restore(self.corpus_dir, manifest_before)
             raise
         backup.unlink(missing_ok=True)
-        return self._finished(job, report.to_dict(), [name])
+        return self._finished(job, report)
+
+    # ----------------------------------------------------------------- metadata
+    def submit_edit(self, name: str, edit: dict[str, Any]) -> Job:
+        """Queue a metadata edit (already ``checked_edit``-ed) of the indexed document ``name``."""
+        if name not in self.live.current().searcher.documents:
+            raise DocumentError(f"no document named {name!r} in the index")
+        with self._claims:
+            self._refuse_busy(name)
+            return self.runner.submit("edit", [name], lambda job: self._edit(job, name, edit))
+
+    def _edit(self, job: Job, name: str, edit: dict[str, Any]) -> dict[str, Any]:
+        """Under the index lock: the manifest entry first, then the document re-indexed with
+        it; a failed re-index puts the manifest back."""
+        job.progress("parsing")
+        store = self._store()
+        with store.writer_lock(purpose=f"planqa serve: editing {name}"):
+            document = store.load(mmap=True, settings=self.settings).documents.get(name)
+            if document is None:
+                raise DocumentError(f"no document named {name!r} in the index")
+            if not self._inside(name).is_file():
+                raise ApiError(
+                    409,
+                    f"{name} was indexed from another folder than this server's corpus_dir; "
+                    "edit the manifest.json beside it and run planqa index there",
+                )
+            edited = _with_meta(document, edit)
+            before = write_entry(self.corpus_dir, manifest_entry(edited.meta))
+            try:
+                report = self._index(job, [edited])
+            except BaseException:
+                restore(self.corpus_dir, before)
+                raise
+        return self._finished(job, report)
+
+    def _index(
+        self, job: Job, documents: list[Document], problems: list[Any] | None = None
+    ) -> dict[str, Any]:
+        """Add or replace ``documents`` in the index, counting embedded chunks on ``job``."""
+        job.progress("embedding", 0, len(chunk_documents(documents, self.settings)))
+        return build_from_documents(
+            self.settings,
+            documents,
+            embedder=CountingEmbedder(self.live.pipeline.searcher.embedder, job),
+            add=True,
+            progress=False,
+            problems=problems or [],
+        ).to_dict()
 
     # ----------------------------------------------------------------- removal
     def submit_delete(self, name: str) -> Job:
@@ -210,8 +300,8 @@ class CorpusWriter:
             path = None  # indexed from elsewhere under a name no upload could have
         if path is not None:
             path.unlink(missing_ok=True)
-        self.indexed_at.pop(name, None)
-        return self._finished(job, report.to_dict(), [])
+            remove_entry(self.corpus_dir, name)
+        return self._finished(job, report.to_dict())
 
     # ----------------------------------------------------------------- shared
     def _store(self) -> IndexStore:
@@ -225,24 +315,19 @@ class CorpusWriter:
         if name in busy:
             raise ApiError(409, f"{name} is already being indexed or removed; wait for that job")
 
-    def _finished(self, job: Job, report: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    def _finished(self, job: Job, report: dict[str, Any]) -> dict[str, Any]:
         """Switch the server to the new version now (the next request needs no check) and
         keep the report's counts for the client."""
         pipeline = self.live.current()
         from planqa.ui.index_watch import version_of
 
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        for name in names:
-            self.indexed_at[name] = stamp
         job.progress("done", job.total, job.total)
         keys = ("documents", "chunks", "embedded", "reused", "added", "changed", "removed")
         return {"index_version": version_of(pipeline), **{k: report[k] for k in keys}}
 
     def _inside(self, name: str) -> Path:
-        """``corpus_dir / name``, refused unless it resolves directly inside the corpus folder
-        (a symbolic link of that name pointing out is refused too)."""
-        root = self.corpus_dir.resolve()
-        path = root / name
-        if path.resolve().parent != root:
-            raise InputError(f"cannot store {shown_name(name)} in the corpus folder")
-        return path
+        return inside(self.corpus_dir, name)
+
+
+def _with_meta(document: Document, edit: dict[str, Any]) -> Document:
+    return replace(document, meta=edited_meta(document.meta, edit))

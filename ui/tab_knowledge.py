@@ -1,4 +1,4 @@
-"""The 文档 tab's 知识库 section: staff upload and delete documents from the browser.
+"""The 文档 tab's 知识库 section: staff upload, correct and delete documents from the browser.
 
 It is a second door to the write path the HTTP API already has, not a second write path: every
 upload and removal goes through the server's one :class:`ui.corpus_writer.CorpusWriter` (safe
@@ -16,6 +16,8 @@ page upload and an API upload queue behind each other and refuse the same name t
   :meth:`KnowledgeHandlers.sync_choices` refreshes the deletion picker.
 * **Errors are lines, not modals.** Every handler here shows its error as a status line
   (``notice_html``) under the control used; a ``gr.Error`` would mark the outputs "Error".
+* **One picker, three actions.** The picked document's metadata panel (ui/knowledge_meta.py:
+  fields, indexing record, 下载原文件, 保存并重新索引) and 删除 share the section's picker.
 * **Read-only servers** (``planqa serve --read-only``, or a page built without a writer) do
   not render the section, and its handlers refuse anyway.
 """
@@ -35,6 +37,7 @@ from planqa.corpus.loader import SUPPORTED_SUFFIXES
 from planqa.ui.corpus_writer import CorpusWriter
 from planqa.ui.index_watch import LiveIndex
 from planqa.ui.jobs import FAILED, INDEXED, Job
+from planqa.ui.knowledge_meta import MetadataHandlers, build_metadata_panel
 from planqa.ui.render_knowledge import (
     KNOWLEDGE_COLUMN_WIDTHS,
     KNOWLEDGE_COLUMNS,
@@ -46,7 +49,7 @@ from planqa.ui.shared import error_message, notice_html, private
 POLL_SECONDS = 1.0
 READ_ONLY_MESSAGE = "本服务器为只读模式，不能上传或删除文件；请联系管理员。"
 NO_FILES = "请先选择要上传的文件。"
-NO_CHOICE = "请先选择要删除的文件。"
+NO_CHOICE = "请先选择文件。"
 
 
 def inline(outputs: int) -> Callable[[Callable[..., tuple[Any, ...]]], Callable[..., Any]]:
@@ -119,12 +122,15 @@ class KnowledgeHandlers:
         self.live.current()
         return self.table(job_ids), gr.Timer(active=self.pending(job_ids))
 
-    def sync_choices(self, generation: int | None) -> tuple[Any, int]:
-        """(deletion picker, generation): new choices only when the index version changed."""
+    def sync_choices(self, picked: str | None, generation: int | None) -> tuple[Any, int]:
+        """(picker, generation): new choices only when the index version changed; the picked
+        document stays picked while it is still indexed."""
         self.live.current()
         if generation == self.live.generation:
             return gr.update(), self.live.generation
-        return gr.update(choices=self.document_choices()[1:], value=None), self.live.generation
+        choices = self.document_choices()[1:]
+        kept = picked if any(value == picked for _, value in choices) else None
+        return gr.update(choices=choices, value=kept), self.live.generation
 
     # ------------------------------------------------------------------ uploads
     @inline(outputs=5)
@@ -203,7 +209,8 @@ class KnowledgeSection:
 
 def build_knowledge_section(handlers: KnowledgeHandlers) -> KnowledgeSection:
     """The 知识库 layout and events; call inside the 文档 tab (only when ``handlers.enabled``)."""
-    with gr.Accordion("知识库：上传与删除文件", open=False, elem_id="pq-kb"):
+    meta = MetadataHandlers(handlers)
+    with gr.Accordion("知识库：上传、修改与删除文件", open=False, elem_id="pq-kb"):
         job_ids = gr.State([])
         generation = gr.State(handlers.live.generation)
         timer = gr.Timer(POLL_SECONDS, active=False)
@@ -239,13 +246,14 @@ def build_knowledge_section(handlers: KnowledgeHandlers) -> KnowledgeSection:
             choice = gr.Dropdown(
                 handlers.document_choices()[1:],
                 value=None,
-                label="要删除的文件",
+                label="选择文件（查看与修改信息、下载或删除）",
                 scale=3,
-                elem_id="pq-kb-delete-choice",
+                elem_id="pq-kb-choice",
             )
             delete = gr.Button(
                 "删除…", variant="secondary", scale=0, min_width=120, elem_id="pq-kb-delete"
             )
+        panel = build_metadata_panel(meta)
         with gr.Row(visible=False, equal_height=True, elem_id="pq-kb-confirm") as confirm_row:
             question = gr.HTML("", js_on_load=None, elem_id="pq-kb-confirm-text")
             confirm = gr.Button(
@@ -270,7 +278,14 @@ def build_knowledge_section(handlers: KnowledgeHandlers) -> KnowledgeSection:
             **private(),
         )
         cancel.click(handlers.cancel_delete, None, [confirm_row, delete_line], **private())
+        choice.change(meta.show, [choice], panel.shown, **private())
+        panel.save.click(
+            inline(outputs=4)(meta.save),
+            [choice, *panel.fields, job_ids],
+            [job_ids, table, timer, panel.line],
+            **private(),
+        )
         ticked = timer.tick(
             handlers.refresh, [job_ids], [table, timer], show_progress="hidden", **private()
-        )
+        ).then(meta.record, [choice], [panel.record], show_progress="hidden", **private())
     return KnowledgeSection(ticked=ticked, choice=choice, generation=generation)
