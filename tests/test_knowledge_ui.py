@@ -83,7 +83,7 @@ def test_upload_indexes_answers_and_delete_removes(
     assert rows[0][:2] == ["青柳湾区规划.txt", "已删除"] and rows[1][1] == "已入库"
     assert "青柳湾区规划.txt" not in handlers.live.current().searcher.documents
     choices, _ = handlers.sync_choices("青柳湾区规划.txt", generation)
-    assert choices["value"] is None
+    assert choices["value"] is None  # the picked document is gone
     assert "青柳湾区规划.txt" not in [value for _, value in choices["choices"]]
 
 

@@ -129,8 +129,11 @@ class KnowledgeHandlers:
         if generation == self.live.generation:
             return gr.update(), self.live.generation
         choices = self.document_choices()[1:]
-        kept = picked if any(value == picked for _, value in choices) else None
-        return gr.update(choices=choices, value=kept), self.live.generation
+        if picked and not any(value == picked for _, value in choices):
+            return gr.update(choices=choices, value=None), self.live.generation
+        # The value is left alone: a pick made while this ran (``picked`` is what the page
+        # had when it started) must not be undone.
+        return gr.update(choices=choices), self.live.generation
 
     # ------------------------------------------------------------------ uploads
     @inline(outputs=5)
