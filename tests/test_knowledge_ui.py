@@ -238,3 +238,28 @@ def inline_save(panel, name: str, fields: list[str], ids: list[str]) -> str:
     from planqa.ui.tab_knowledge import inline
 
     return inline(outputs=4)(panel.save)(name, *fields, ids)[-1]
+
+
+def test_the_table_shows_other_clients_unfinished_jobs(handlers: KnowledgeHandlers) -> None:
+    """An API client's upload waiting in the queue is visible on a page that started none;
+    once finished it leaves that page's table (it was not this page's job)."""
+    import threading
+
+    assert handlers.writer is not None
+    release = threading.Event()
+    runner = handlers.writer.runner
+    running = runner.submit("add", ["接口上传.docx"], lambda job: {"ok": release.wait(10)})
+    queued = runner.submit("delete", ["另一份.txt"], lambda job: {})
+    try:
+        for _ in range(200):  # the worker picks the first job up
+            if running.state == RUNNING:
+                break
+            threading.Event().wait(0.05)
+        rows = handlers.table([])
+        assert [row[0] for row in rows] == ["另一份.txt", "接口上传.docx"]
+        assert rows[0][1] == "排队中（第 1 位）" and handlers.pending([])
+    finally:
+        release.set()
+    runner.wait(running, 10)
+    runner.wait(queued, 10)
+    assert handlers.table([]) == [] and not handlers.pending([])

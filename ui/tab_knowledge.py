@@ -102,11 +102,15 @@ class KnowledgeHandlers:
 
     # ------------------------------------------------------------------ the table
     def jobs(self, job_ids: list[str] | None) -> list[Job]:
-        """This page's jobs the runner still knows (it forgets the oldest finished ones)."""
+        """This page's jobs the runner still knows (it forgets the oldest finished ones), and
+        every other unfinished job (another page's, an API client's): the queue a new upload
+        joins is visible, in the order it runs."""
         if self.writer is None:
             return []
-        found = (self.writer.runner.get(job_id) for job_id in job_ids or [])
-        return [job for job in found if job is not None]
+        found = [self.writer.runner.get(job_id) for job_id in job_ids or []]
+        mine = {job.id: job for job in found if job is not None}
+        others = {job.id: job for job in self.writer.runner.pending() if job.id not in mine}
+        return sorted([*mine.values(), *others.values()], key=lambda job: job.created)
 
     def table(self, job_ids: list[str] | None) -> list[list[str]]:
         if self.writer is None:
