@@ -263,3 +263,29 @@ def test_the_table_shows_other_clients_unfinished_jobs(handlers: KnowledgeHandle
     runner.wait(running, 10)
     runner.wait(queued, 10)
     assert handlers.table([]) == [] and not handlers.pending([])
+
+
+def test_only_the_admin_may_write(handlers: KnowledgeHandlers, tmp_path: Path) -> None:
+    """With an admin login, another logged-in user's page hides the section and every write
+    handler refuses that user on the server; the admin's upload goes through."""
+    from types import SimpleNamespace
+
+    from planqa.ui.tab_knowledge import NOT_ADMIN_MESSAGE
+
+    guarded = KnowledgeHandlers(
+        handlers.live, handlers.writer, handlers.document_choices, frozenset({"chief"})
+    )
+    staff, chief = SimpleNamespace(username="planner"), SimpleNamespace(username="chief")
+    assert guarded.visible_for(staff)["visible"] is False
+    assert guarded.visible_for(chief)["visible"] is True
+    (tmp_path / "b.txt").write_text(NEW_PLAN, encoding="utf-8")
+    for result in (
+        guarded.upload([str(tmp_path / "b.txt")], False, [], staff),
+        guarded.ask_delete(SMALL_PLANS[0], staff),
+        guarded.confirm_delete(SMALL_PLANS[0], [], staff),
+        guarded.upload([str(tmp_path / "b.txt")], False, []),  # no login at all
+    ):
+        assert NOT_ADMIN_MESSAGE in result[-1]
+    assert "b.txt" not in guarded.live.current().searcher.documents
+    ids = guarded.upload([str(tmp_path / "b.txt")], False, [], chief)[0]
+    assert finish(guarded, ids)[0][1] == "已入库"

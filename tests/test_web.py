@@ -503,7 +503,37 @@ def test_remote_bind_without_login_warns_and_passes_auth(
     monkeypatch.setenv("PLANQA_UI_PASSWORD", "s3cret")
     serve(pipeline.settings, host="0.0.0.0", port=7999, allow_remote=True, pipeline=pipeline)
     assert "without a login" not in capsys.readouterr().err
-    assert launched[-1]["auth"] == ("planner", "s3cret")
+    assert launched[-1]["auth"] == [("planner", "s3cret")]
+
+
+def test_an_admin_login_is_the_only_writer(
+    monkeypatch: pytest.MonkeyPatch, pipeline: Pipeline
+) -> None:
+    launched: list[dict[str, Any]] = []
+    built: list[dict[str, Any]] = []
+
+    class FakeApp:
+        def launch(self, **kwargs: Any) -> None:
+            launched.append(kwargs)
+
+    def fake_build(pipeline: Any, **options: Any) -> FakeApp:
+        built.append(options)
+        return FakeApp()
+
+    monkeypatch.setattr("planqa.ui.web.build_app", fake_build)
+    monkeypatch.setenv("PLANQA_UI_USER", "planner")
+    monkeypatch.setenv("PLANQA_UI_PASSWORD", "s3cret")
+    monkeypatch.setenv("PLANQA_UI_ADMIN_USER", "chief")
+    monkeypatch.delenv("PLANQA_UI_ADMIN_PASSWORD", raising=False)
+    with pytest.raises(InputError, match="PLANQA_UI_ADMIN_PASSWORD"):
+        serve(pipeline.settings, port=7999, pipeline=pipeline)
+    monkeypatch.setenv("PLANQA_UI_ADMIN_PASSWORD", "b0ss")
+    serve(pipeline.settings, port=7999, pipeline=pipeline)
+    assert launched[-1]["auth"] == [("planner", "s3cret"), ("chief", "b0ss")]
+    assert built[-1]["writers"] == frozenset({"chief"})
+    monkeypatch.setenv("PLANQA_UI_ADMIN_USER", "planner")
+    with pytest.raises(InputError, match="different users"):
+        serve(pipeline.settings, port=7999, pipeline=pipeline)
 
 
 def test_the_documents_table_says_which_metadata_was_inferred_and_needs_checking() -> None:

@@ -86,6 +86,7 @@ def build_blocks(
     runs_dir: Path | None = None,
     verdicts: Path | None = None,
     writer: CorpusWriter | None = None,
+    writers: frozenset[str] | None = None,
 ) -> gr.Blocks:
     """The Blocks app over a loaded pipeline, queued (``concurrency`` at a time, ``max_queue``
     waiting); launch it with :func:`launch_style` options, or use :func:`ui.web.serve`.
@@ -93,6 +94,7 @@ def build_blocks(
     ``writer`` is the server's corpus writer, the one its HTTP API uploads through: given, the
     文档 tab has the 知识库 section (uploads and removals as jobs of its runner); None (a
     read-only server, or a page built over a bare pipeline) leaves the section out.
+    ``writers``: the logged-in users who may use it (None: whoever may open the page).
 
     ``runs_dir`` is where the 评测 tab finds runs and writes the runs it makes from gold files
     (default ``./runs``, like ``planqa eval``); ``verdicts`` the SQLite verdict store (default
@@ -131,7 +133,7 @@ def build_blocks(
         with gr.Tabs(elem_id="pq-tabs") as tabs:
             ask = build_ask_tab(handlers, region_choices, live.pipeline.llm_configured)
             search = build_search_tab(handlers, region_choices)
-            knowledge = KnowledgeHandlers(live, writer, handlers.document_choices)
+            knowledge = KnowledgeHandlers(live, writer, handlers.document_choices, writers)
             docs = build_documents_tab(handlers, knowledge)
             evaluation = build_review_tab(review, runs_dir, evaluator_memory)
 
@@ -153,6 +155,8 @@ def build_blocks(
         section = docs.knowledge
         polls = [demo.load(index_line.poll, [index_shown], index_outputs, **quiet)]
         polls.append(index_timer.tick(index_line.poll, [index_shown], index_outputs, **quiet))
+        if section is not None and knowledge.writers is not None:
+            demo.load(knowledge.visible_for, None, [section.accordion], **quiet)
         if section is not None:
             # A 知识库 job that finished has switched the index: follow it at once, not at the
             # next index check (the status tick refreshes the job rows first).

@@ -110,10 +110,22 @@ class MetadataHandlers:
         shutil.copyfile(source, copy)
         return gr.update(visible=True, value=str(copy))
 
-    def save(self, name: str | None, *args: Any) -> tuple[Any, ...]:
+    def save(
+        self,
+        name: str | None,
+        region: str,
+        aliases: str,
+        title: str,
+        kind: str | None,
+        period: str,
+        date: str,
+        issuer: str,
+        job_ids: list[str] | None,
+        request: gr.Request | None = None,
+    ) -> tuple[Any, ...]:
         """(job ids, table, timer, line): the changed fields go to the writer as one job."""
-        *values, job_ids = args
-        writer = self.knowledge._writable()
+        values = [region, aliases, title, kind, period, date, issuer]
+        writer = self.knowledge._writable(request)
         meta = self._meta(name)
         if meta is None:
             raise InputError("请先选择要修改的文件。")

@@ -18,6 +18,9 @@ page upload and an API upload queue behind each other and refuse the same name t
   (``notice_html``) under the control used; a ``gr.Error`` would mark the outputs "Error".
 * **One picker, three actions.** The picked document's metadata panel (ui/knowledge_meta.py:
   fields, indexing record, 下载原文件, 保存并重新索引) and 删除 share the section's picker.
+* **Who may write.** With an admin login configured (``PLANQA_UI_ADMIN_USER``, ui/web.py),
+  only that user sees the section, and every handler checks the logged-in user again on the
+  server (the page's visibility is a convenience, not the guard).
 * **Read-only servers** (``planqa serve --read-only``, or a page built without a writer) do
   not render the section, and its handlers refuse anyway.
 """
@@ -48,6 +51,7 @@ from planqa.ui.shared import error_message, notice_html, private
 #: Seconds between the status table's refreshes while a job is pending.
 POLL_SECONDS = 1.0
 READ_ONLY_MESSAGE = "本服务器为只读模式，不能上传或删除文件；请联系管理员。"
+NOT_ADMIN_MESSAGE = "只有知识库管理员可以上传、修改或删除文件；请用管理员账号登录。"
 NO_FILES = "请先选择要上传的文件。"
 NO_CHOICE = "请先选择文件。"
 
@@ -86,19 +90,31 @@ class KnowledgeHandlers:
         live: LiveIndex,
         writer: CorpusWriter | None,
         document_choices: Callable[[], list[tuple[str, str]]],
+        writers: frozenset[str] | None = None,
     ) -> None:
         self.live = live
         self.writer = writer
         self.document_choices = document_choices
+        #: The logged-in users who may change the collection; None: whoever may open the page.
+        self.writers = writers
 
     @property
     def enabled(self) -> bool:
         return self.writer is not None
 
-    def _writable(self) -> CorpusWriter:
+    def _writable(self, request: gr.Request | None = None) -> CorpusWriter:
         if self.writer is None:
             raise InputError(READ_ONLY_MESSAGE)
+        if not self.may_write(request):
+            raise InputError(NOT_ADMIN_MESSAGE)
         return self.writer
+
+    def may_write(self, request: gr.Request | None) -> bool:
+        return self.writers is None or getattr(request, "username", None) in self.writers
+
+    def visible_for(self, request: gr.Request | None = None) -> Any:
+        """The section for the page's user: shown to those who may write."""
+        return gr.update(visible=self.may_write(request))
 
     # ------------------------------------------------------------------ the table
     def jobs(self, job_ids: list[str] | None) -> list[Job]:
@@ -142,11 +158,15 @@ class KnowledgeHandlers:
     # ------------------------------------------------------------------ uploads
     @inline(outputs=5)
     def upload(
-        self, files: list[str] | None, replace: bool, job_ids: list[str] | None
+        self,
+        files: list[str] | None,
+        replace: bool,
+        job_ids: list[str] | None,
+        request: gr.Request | None = None,
     ) -> tuple[Any, ...]:
         """(job ids, table, timer, file box, line): one job per file; a refused file is named
         in the line with its reason and the others are submitted."""
-        writer = self._writable()
+        writer = self._writable(request)
         paths = [Path(str(getattr(f, "name", f))) for f in files or []]
         if not paths:
             raise InputError(NO_FILES)
@@ -176,9 +196,9 @@ class KnowledgeHandlers:
 
     # ------------------------------------------------------------------ removal
     @inline(outputs=3)
-    def ask_delete(self, name: str | None) -> tuple[Any, ...]:
+    def ask_delete(self, name: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
         """(confirmation row, its question, line): nothing is removed before 确认删除."""
-        self._writable()
+        self._writable(request)
         if not name:
             raise InputError(NO_CHOICE)
         document = self.live.current().searcher.documents.get(name)
@@ -191,9 +211,11 @@ class KnowledgeHandlers:
         return gr.update(visible=True), question, ""
 
     @inline(outputs=5)
-    def confirm_delete(self, name: str | None, job_ids: list[str] | None) -> tuple[Any, ...]:
+    def confirm_delete(
+        self, name: str | None, job_ids: list[str] | None, request: gr.Request | None = None
+    ) -> tuple[Any, ...]:
         """(job ids, table, timer, confirmation row, line): the removal's job joins the table."""
-        writer = self._writable()
+        writer = self._writable(request)
         if not name:
             raise InputError(NO_CHOICE)
         ids = [*(job_ids or []), writer.submit_delete(name).id]
@@ -212,12 +234,18 @@ class KnowledgeSection:
     ticked: Any  # the tick's event (a gradio Dependency): ``.then`` chains after it
     choice: gr.Dropdown
     generation: gr.State
+    accordion: gr.Accordion  # shown at page load to a user who may write (``visible_for``)
 
 
 def build_knowledge_section(handlers: KnowledgeHandlers) -> KnowledgeSection:
     """The 知识库 layout and events; call inside the 文档 tab (only when ``handlers.enabled``)."""
     meta = MetadataHandlers(handlers)
-    with gr.Accordion("知识库：上传、修改与删除文件", open=False, elem_id="pq-kb"):
+    with gr.Accordion(
+        "知识库：上传、修改与删除文件",
+        open=False,
+        visible=handlers.writers is None,
+        elem_id="pq-kb",
+    ) as accordion:
         job_ids = gr.State([])
         generation = gr.State(handlers.live.generation)
         timer = gr.Timer(POLL_SECONDS, active=False)
@@ -295,4 +323,6 @@ def build_knowledge_section(handlers: KnowledgeHandlers) -> KnowledgeSection:
         ticked = timer.tick(
             handlers.refresh, [job_ids], [table, timer], show_progress="hidden", **private()
         ).then(meta.record, [choice], [panel.record], show_progress="hidden", **private())
-    return KnowledgeSection(ticked=ticked, choice=choice, generation=generation)
+    return KnowledgeSection(
+        ticked=ticked, choice=choice, generation=generation, accordion=accordion
+    )

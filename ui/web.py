@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from planqa.ui.security import LoginThrottle
 
 USER_ENV, PASSWORD_ENV = "PLANQA_UI_USER", "PLANQA_UI_PASSWORD"
+ADMIN_USER_ENV, ADMIN_PASSWORD_ENV = "PLANQA_UI_ADMIN_USER", "PLANQA_UI_ADMIN_PASSWORD"
 
 
 def build_app(
@@ -47,12 +48,14 @@ def build_app(
     runs_dir: Path | None = None,
     verdicts: Path | None = None,
     writer: CorpusWriter | None = None,
+    writers: frozenset[str] | None = None,
 ) -> gr.Blocks:
     """The Blocks app over a loaded pipeline, queued (``concurrency`` at a time, ``max_queue``
     waiting). Launch it with ``ui.app.launch_style()`` options (gradio 6 takes the theme and
     CSS in ``launch``), or use :func:`serve`. ``runs_dir`` and ``verdicts`` are the 评测 tab's
     run folder and verdict store (defaults: ``./runs`` and ``./runs/verdicts.sqlite3``);
-    ``writer`` gives the 文档 tab its 知识库 section (see :func:`ui.app.build_blocks`)."""
+    ``writer`` gives the 文档 tab its 知识库 section, ``writers`` who may use it (see
+    :func:`ui.app.build_blocks`)."""
     from planqa.ui.app import build_blocks
 
     return build_blocks(
@@ -62,6 +65,7 @@ def build_app(
         runs_dir=runs_dir,
         verdicts=verdicts,
         writer=writer,
+        writers=writers,
     )
 
 
@@ -76,14 +80,29 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def login_from_env() -> tuple[str, str] | None:
+def login_from_env(
+    user_env: str = USER_ENV, password_env: str = PASSWORD_ENV
+) -> tuple[str, str] | None:
     """The optional login (``PLANQA_UI_USER`` / ``PLANQA_UI_PASSWORD``); both or neither."""
-    user, password = os.environ.get(USER_ENV, ""), os.environ.get(PASSWORD_ENV, "")
+    user, password = os.environ.get(user_env, ""), os.environ.get(password_env, "")
     if bool(user) != bool(password):
         raise InputError(
-            f"set both {USER_ENV} and {PASSWORD_ENV} to require a login, or neither for none"
+            f"set both {user_env} and {password_env} to require a login, or neither for none"
         )
     return (user, password) if user else None
+
+
+def logins_from_env() -> tuple[list[tuple[str, str]] | None, frozenset[str] | None]:
+    """(gradio's logins, the users who may change the collection in the page).
+
+    The admin login (``PLANQA_UI_ADMIN_USER`` / ``…_PASSWORD``) is the one that may upload,
+    edit and delete; with it, the ordinary login only reads. Without it, whoever may open the
+    page may write (None), as a single-user server always did."""
+    login, admin = login_from_env(), login_from_env(ADMIN_USER_ENV, ADMIN_PASSWORD_ENV)
+    if login and admin and login[0] == admin[0]:
+        raise InputError(f"{USER_ENV} and {ADMIN_USER_ENV} must name different users")
+    logins = [pair for pair in (login, admin) if pair]
+    return logins or None, frozenset({admin[0]}) if admin else None
 
 
 def check_bind(host: str, allow_remote: bool) -> None:
@@ -116,7 +135,7 @@ def serve(
     ``read_only``: the API's upload and removal endpoints answer 403 and the page has no
     知识库 section."""
     check_bind(host, allow_remote)
-    auth = login_from_env()
+    auth, writers = logins_from_env()
     if auth is None and not is_loopback(host):
         print(
             f"warning: serving on {host} without a login; anyone who can reach port {port} can "
@@ -139,7 +158,7 @@ def serve(
     live = LiveIndex(pipeline or Pipeline.open(settings))
     # One writer (and one job runner) for the API and the page's 知识库 section alike.
     writer = None if read_only else CorpusWriter(settings, live)
-    app = build_app(live, runs_dir=runs_dir, verdicts=verdicts, writer=writer)
+    app = build_app(live, runs_dir=runs_dir, verdicts=verdicts, writer=writer, writers=writers)
     refuse = None
     if digests is None and not is_loopback(host):
         refuse = f"the HTTP API needs tokens when served on {host}: set PLANQA_API_TOKENS_FILE"
