@@ -71,6 +71,14 @@ def kb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+def open_section(page, url: str) -> None:
+    """Load the page and open the 文档 tab's 知识库 section."""
+    page.goto(url)
+    page.wait_for_selector("#pq-question textarea")
+    page.get_by_role("tab", name="文档").click()
+    page.locator("#pq-kb").get_by_text("知识库：上传、修改与删除文件").click()
+
+
 def section_text(page) -> str:
     """The 知识库 section's visible text plus its visible tooltips and placeholders."""
     extra = page.evaluate(
@@ -88,10 +96,7 @@ def test_upload_ask_and_delete(browser, kb_url: str, tmp_path: Path) -> None:  #
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     try:
-        page.goto(kb_url)
-        page.wait_for_selector("#pq-question textarea")
-        page.get_by_role("tab", name="文档").click()
-        page.locator("#pq-kb").get_by_text("知识库：上传、修改与删除文件").click()
+        open_section(page, kb_url)
         page.locator("#pq-kb-upload").wait_for()
         page.wait_for_timeout(500)
         assert not english_words(section_text(page))
@@ -201,10 +206,7 @@ def test_docx_and_pdf_region_edit_citation_and_delete_while_the_api_asks(
         page = context.new_page()
         page.set_default_timeout(PAGE_TIMEOUT_MS)
         try:
-            page.goto(url)
-            page.wait_for_selector("#pq-question textarea")
-            page.get_by_role("tab", name="文档").click()
-            page.locator("#pq-kb").get_by_text("知识库：上传、修改与删除文件").click()
+            open_section(page, url)
             upload = page.locator("#pq-kb-upload input[type=file]")
             upload.set_input_files([str(tmp_path / DOCX), str(tmp_path / PDF)])
             jobs = page.locator("#pq-kb-jobs")
