@@ -301,3 +301,15 @@ def test_twenty_clients_are_answered_while_an_upload_is_indexed(server: str) -> 
         client.join(120)
     assert finished(server, body["jobs"][0]["id"])["state"] == INDEXED
     assert statuses == [200] * 100
+
+
+def test_a_restart_drops_uploads_left_staged(small_settings: Settings) -> None:
+    """A server that stopped mid-upload leaves a ``.part`` file; the next one removes it."""
+    from planqa.rag.pipeline import Pipeline
+    from planqa.ui.corpus_writer import STAGED_PREFIX, CorpusWriter
+    from planqa.ui.index_watch import LiveIndex
+
+    stale = small_settings.corpus_dir / f"{STAGED_PREFIX}0123456789abcdef.part"
+    stale.write_bytes(b"half an upload")
+    CorpusWriter(small_settings, LiveIndex(Pipeline.open(small_settings)))
+    assert not stale.exists()

@@ -130,6 +130,13 @@ class CorpusWriter:
         #: one name: the second gets 409, as it would once the first job is queued).
         self._claimed: set[str] = set()
         self._claims = threading.Lock()
+        self._drop_stale_uploads()
+
+    def _drop_stale_uploads(self) -> None:
+        """Remove uploads a previous server staged and never moved in (it stopped mid-request
+        or mid-job): no job of this one can own them, and the loader never reads them."""
+        for stale in self.corpus_dir.glob(f"{STAGED_PREFIX}*.part"):
+            stale.unlink(missing_ok=True)
 
     # ----------------------------------------------------------------- uploads
     def stage(self, raw_name: str | None, source: IO[bytes], replace: bool) -> tuple[str, Path]:
