@@ -120,10 +120,13 @@ def documents_router(current: Callable[[], Pipeline], writer: CorpusWriter | Non
     @router.get("/documents", summary="The indexed documents")
     def list_documents() -> dict[str, Any]:
         contents = current().searcher.contents
+        catalogue = contents.manifest.catalogue()
         return {
             "index_version": contents.directory.name,
             "index_created": contents.manifest.created,
-            "documents": [document_record(contents, name) for name in contents.documents],
+            "documents": [
+                document_record(contents, name, catalogue) for name in contents.documents
+            ],
         }
 
     @router.get("/documents/{doc_id}", summary="One document's metadata and indexing record")
@@ -131,7 +134,7 @@ def documents_router(current: Callable[[], Pipeline], writer: CorpusWriter | Non
         contents = current().searcher.contents
         if doc_id not in contents.documents:
             raise DocumentError(f"no document named {doc_id!r} in the index")
-        return document_record(contents, doc_id)
+        return document_record(contents, doc_id, contents.manifest.catalogue())
 
     @router.get(
         "/documents/{doc_id}/file",
@@ -271,11 +274,12 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, f"the upload is larger than {limit:,} bytes; send fewer or smaller files")
 
 
-def document_record(contents: Any, name: str) -> dict[str, Any]:
+def document_record(contents: Any, name: str, catalogue: dict[str, Any]) -> dict[str, Any]:
     """What the API says of one indexed document: its metadata (and which fields inference
-    left uncertain), and from what text and when it was indexed (the index's catalogue)."""
+    left uncertain), and from what text and when it was indexed (``catalogue``, the index
+    manifest's entries by file name)."""
     meta = contents.documents[name].meta
-    entry = next((e for e in contents.manifest.documents if e.get("file") == name), {})
+    entry = catalogue.get(name, {})
     return {
         "id": name,
         "file": name,

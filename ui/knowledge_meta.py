@@ -87,7 +87,7 @@ class MetadataHandlers:
         if meta is None:
             return ""
         contents = self.knowledge.live.current().searcher.contents
-        entry = next((e for e in contents.manifest.documents if e.get("file") == name), {})
+        entry = contents.manifest.catalogue().get(name, {})
         parts = [f"信息来源：{metadata_source(meta)}", f"文件：{meta.file}"]
         if entry.get("indexed_at"):
             parts.append(f"入库时间：{entry['indexed_at'].replace('T', ' ')[:16]}（UTC）")
