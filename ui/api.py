@@ -105,6 +105,7 @@ def build_api(
     index for the write endpoints; without one the API is read-only (403 on writes)."""
     from planqa.ui.api_chat import chat_router
     from planqa.ui.api_documents import documents_router
+    from planqa.ui.corpus_writer import require_indexed
 
     api = FastAPI(
         title="planqa API",
@@ -146,8 +147,8 @@ def build_api(
         mode: str = "hybrid",
     ) -> dict[str, Any]:
         pipeline = current()
-        if doc is not None and doc not in pipeline.searcher.documents:
-            raise DocumentError(f"no document named {doc!r} in the index")
+        if doc is not None:
+            require_indexed(pipeline.searcher.documents, doc)
         with turns:
             hits = pipeline.searcher.search(q, k, region=region, doc=doc, mode=mode)
         return {"query": q, "hits": [hit.to_dict() for hit in hits]}

@@ -34,7 +34,13 @@ from starlette.exceptions import HTTPException
 
 from planqa.corpus.errors import DocumentError, InputError
 from planqa.corpus.manifest_edits import EDITABLE_FIELDS, checked_edit
-from planqa.ui.corpus_writer import ApiError, CorpusWriter, original_file, safe_file_name
+from planqa.ui.corpus_writer import (
+    ApiError,
+    CorpusWriter,
+    original_file,
+    require_indexed,
+    safe_file_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -132,8 +138,7 @@ def documents_router(current: Callable[[], Pipeline], writer: CorpusWriter | Non
     @router.get("/documents/{doc_id}", summary="One document's metadata and indexing record")
     def get_document(doc_id: str) -> dict[str, Any]:
         contents = current().searcher.contents
-        if doc_id not in contents.documents:
-            raise DocumentError(f"no document named {doc_id!r} in the index")
+        require_indexed(contents.documents, doc_id)
         return document_record(contents, doc_id, contents.manifest.catalogue())
 
     @router.get(
@@ -143,8 +148,7 @@ def documents_router(current: Callable[[], Pipeline], writer: CorpusWriter | Non
     )
     def download(doc_id: str) -> FileResponse:
         pipeline = current()
-        if doc_id not in pipeline.searcher.documents:
-            raise DocumentError(f"no document named {doc_id!r} in the index")
+        require_indexed(pipeline.searcher.documents, doc_id)
         path = original_file(pipeline.settings.corpus_dir, doc_id)
         return FileResponse(
             path,

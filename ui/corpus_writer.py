@@ -28,6 +28,7 @@ import os
 import shutil
 import threading
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, TYPE_CHECKING, Any
@@ -85,6 +86,12 @@ def safe_file_name(raw: str | None) -> str:
     if name == MANIFEST_NAME:
         raise InputError(f"{MANIFEST_NAME} is the corpus manifest, not a document")
     return stem[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
+
+
+def require_indexed(documents: Mapping[str, object], name: str) -> None:
+    """DocumentError (404 in the API) unless ``name`` is one of the index's ``documents``."""
+    if name not in documents:
+        raise DocumentError(f"no document named {name!r} in the index")
 
 
 def inside(corpus_dir: Path, name: str) -> Path:
@@ -228,8 +235,7 @@ class CorpusWriter:
     # ----------------------------------------------------------------- metadata
     def submit_edit(self, name: str, edit: dict[str, Any]) -> Job:
         """Queue a metadata edit (already ``checked_edit``-ed) of the indexed document ``name``."""
-        if name not in self.live.current().searcher.documents:
-            raise DocumentError(f"no document named {name!r} in the index")
+        require_indexed(self.live.current().searcher.documents, name)
         with self._claims:
             self._refuse_busy(name)
             return self.runner.submit("edit", [name], lambda job: self._edit(job, name, edit))
@@ -240,9 +246,9 @@ class CorpusWriter:
         job.progress("parsing")
         store = self._store()
         with store.writer_lock(purpose=f"planqa serve: editing {name}"):
-            document = store.load(mmap=True, settings=self.settings).documents.get(name)
-            if document is None:
-                raise DocumentError(f"no document named {name!r} in the index")
+            documents = store.load(mmap=True, settings=self.settings).documents
+            require_indexed(documents, name)
+            document = documents[name]
             if not self._inside(name).is_file():
                 raise ApiError(
                     409,
@@ -274,8 +280,7 @@ class CorpusWriter:
 
     # ----------------------------------------------------------------- removal
     def submit_delete(self, name: str) -> Job:
-        if name not in self.live.current().searcher.documents:
-            raise DocumentError(f"no document named {name!r} in the index")
+        require_indexed(self.live.current().searcher.documents, name)
         with self._claims:
             self._refuse_busy(name)
             return self.runner.submit("delete", [name], lambda job: self._delete(job, name))
@@ -290,8 +295,7 @@ class CorpusWriter:
 
     def _delete_locked(self, job: Job, name: str, store: IndexStore) -> dict[str, Any]:
         documents = store.load(mmap=True, settings=self.settings).documents
-        if name not in documents:
-            raise DocumentError(f"no document named {name!r} in the index")
+        require_indexed(documents, name)
         remaining = [doc for doc_name, doc in documents.items() if doc_name != name]
         if not remaining:
             raise ApiError(409, f"{name} is the index's only document; an index needs one")
