@@ -35,11 +35,23 @@ def run_command(
     passages: int,
     rounds: int,
     recall: bool,
+    embedders: bool,
     as_json: bool,
 ) -> None:
-    """One ``planqa bench`` run: the plain search timing, ``--scale`` or ``--backends``. Raises
-    planqa's own errors (bad options are InputError) for the CLI to turn into exit codes."""
+    """One ``planqa bench`` run: the plain search timing, ``--scale``, ``--backends`` or
+    ``--embedders``. Raises planqa's own errors (bad options are InputError) for the CLI to turn
+    into exit codes."""
     from bench.bench import run_bench
+
+    if embedders:
+        from bench.embedder_bench import format_table, run_embedder_bench
+
+        result = run_embedder_bench(load_settings())
+        if as_json:
+            print_json(result)
+        else:
+            typer.echo(format_table(result))
+        return
 
     if backends:
         backend_bench(backend, passages, rounds, recall, gold or BUNDLED_DEV_GOLD, as_json)
@@ -93,6 +105,7 @@ def scale_bench(
     from rich.console import Console
     from rich.table import Table
 
+    from bench.embedder_bench import format_table, run_embedder_bench
     from bench.scale import DEFAULT_SCALE_DIR
     from bench.scale_bench import DEFAULT_SIZES, run_scale_bench, summary_rows
 
@@ -111,6 +124,10 @@ def scale_bench(
             repeats=repeats,
             say=lambda message: (status.update(message), console.log(message)),
         )
+        # Each embedding choice on the real documents: build rate, latency, recall per set.
+        result["embedders"] = run_embedder_bench(
+            load_settings(), say=lambda message: (status.update(message), console.log(message))
+        )
     if as_json:
         print_json(result)
         return
@@ -119,3 +136,4 @@ def scale_bench(
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+    typer.echo(format_table(result["embedders"]))

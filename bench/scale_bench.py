@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench.bench import directory_bytes
+from bench.fast_first_bench import bench_fast_first
 from bench.process_memory import proc_status_mb
 from bench.scale import (
     DEFAULT_SCALE_DIR,
@@ -262,6 +263,7 @@ def run_scale_bench(
     sample_size: int = 3000,
     repeats: int = 2,
     vector_only_above: int = VECTOR_ONLY_ABOVE,
+    fast_first: bool = True,
     say: Progress = lambda _message: None,
 ) -> dict[str, Any]:
     real = make_embedder(settings, progress=False)
@@ -293,11 +295,14 @@ def run_scale_bench(
                 {"vector_only": bench_vectors(settings, size, density, real_queries, say)}
             )
         else:
-            results["sizes"].append(
-                bench_text_size(
-                    settings, size, embedder, questions, scale_dir, full_rate, repeats, say
-                )
+            entry = bench_text_size(
+                settings, size, embedder, questions, scale_dir, full_rate, repeats, say
             )
+            if fast_first:
+                entry["fast_first"] = bench_fast_first(
+                    settings, size, scale_dir, full_rate, embedder, say
+                )
+            results["sizes"].append(entry)
     return results
 
 
@@ -359,8 +364,25 @@ def summary_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 "  with region filter": ms(entry["hybrid_search_region_filter"]),
                 "ask p50/p95 ms": ms(entry["ask"]),
                 "add one document s": f"{add['seconds']:.2f} ({add['chunks_embedded']} embedded)",
+                **_fast_first_rows(entry.get("fast_first")),
             }
         )
     figures = list(dict.fromkeys(key for column in columns for key in column))
     rows = [[figure, *(column.get(figure, "") for column in columns)] for figure in figures]
     return header, rows
+
+
+def _fast_first_rows(fast: dict[str, Any] | None) -> dict[str, str]:
+    """The fast-first figures of one size (bench/fast_first_bench.py), as table rows."""
+    if not fast:
+        return {}
+    search, recall = fast["fast_hybrid_search"], fast["fast_recall_at_5"]
+    swap = fast["upgrade_seconds_without_embedding"]
+    return {
+        "fast first: time to first answer s": f"{fast['time_to_first_answer_s']:.1f}",
+        "fast first: embed chunks/s": f"{fast['fast_embed_chunks_per_s']:,.0f}",
+        "fast first: hybrid search p50/p95 ms": f"{search['p50_ms']:.1f} / {search['p95_ms']:.1f}",
+        "fast first: dev R@5 dense / hybrid": f"{recall['dense']:.3f} / {recall['hybrid']:.3f}",
+        "fast first: upgrade, less embedding, s": f"{swap:.1f}",
+        "time to full quality h (real model)": f"{fast['time_to_full_quality_h']:.2f}",
+    }

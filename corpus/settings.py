@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     #: Passage vectors cached by model and text in CACHE_DIR/embeddings.sqlite3, so re-indexing
     #: (even --rebuild, or a document whose offsets shifted) never re-embeds unchanged text.
     embedding_cache: bool = True
+    #: Build a new index with the static ``fast`` model first (searchable in seconds to minutes),
+    #: then upgrade its vectors to ``embedding_model`` (index/upgrade.py). ``planqa index
+    #: --fast-first`` sets it for one run; ``planqa serve`` upgrades such an index meanwhile.
+    fast_first: bool = False
     #: Off by default: this tool must work without network; turn on to fetch hub models by name.
     allow_model_download: bool = False
 

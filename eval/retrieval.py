@@ -11,7 +11,7 @@ Run it with ``planqa eval GOLD.jsonl --baseline`` (see ui/cli.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from planqa.eval.baseline import BaselineRetriever
@@ -129,9 +129,11 @@ def evaluate_retrieval(
     ks: Sequence[int] = DEFAULT_KS,
     modes: Sequence[str] = DEFAULT_MODES,
     baseline: BaselineRetriever | None = None,
+    extra: Mapping[str, Retrieve] | None = None,
     ndcg_k: int = 10,
 ) -> RetrievalReport:
-    """Score every answerable item under each mode (and the baseline, when given)."""
+    """Score every answerable item under each mode (and the baseline, when given); ``extra``
+    retrievers by name are scored the same way (a benchmark's fusion of two indexes)."""
     answerable = [item for item in items if item.answerable]
     check_evidence(answerable, searcher.documents)
     pieces = {item.id: locate_pieces(item, searcher.documents) for item in answerable}
@@ -139,6 +141,7 @@ def evaluate_retrieval(
     retrievers: dict[str, Retrieve] = {mode: _searcher_retrieve(searcher, mode) for mode in modes}
     if baseline is not None:
         retrievers[BASELINE_MODE] = _baseline_retrieve(baseline)
+    retrievers.update(extra or {})
     reports = tuple(
         _evaluate_mode(mode, retrieve, answerable, pieces, tuple(ks), depth, ndcg_k)
         for mode, retrieve in retrievers.items()

@@ -28,7 +28,7 @@ from planqa.corpus.settings import Settings
 from planqa.index.bm25 import BM25Index
 from planqa.index.build_plan import Changes, Rows, chunk_documents, compare, plan_rows
 from planqa.index.build_vectors import update_vectors
-from planqa.index.embedder import Embedder, make_embedder
+from planqa.index.embedder import Embedder
 from planqa.index.indexed_text import (
     INDEXED_TEXT_VERSION,
     embedding_text,
@@ -37,6 +37,7 @@ from planqa.index.indexed_text import (
 )
 from planqa.index.manifest import Fingerprint, Manifest, check_compatible, settings_fingerprint
 from planqa.index.store import IndexStore, StoredVersion
+from planqa.index.upgrade import awaiting_fingerprint, fitting_embedder, settings_for_build
 from planqa.index.vectorstore import VectorStore
 
 #: Names callers import from here although they live in the modules of their step.
@@ -176,8 +177,10 @@ def _build_locked(
 ) -> BuildReport:
     """The build, step by step, each step timed into ``report.stages``."""
     started = time.perf_counter() if started is None else started
-    embedder = embedder or make_embedder(settings, progress=progress)
+    settings, awaits = settings_for_build(settings, store, rebuild)
+    embedder = fitting_embedder(settings, embedder, progress)
     fingerprint = settings_fingerprint(settings, embedder)
+    awaiting_fingerprint(fingerprint, awaits)
     clock = time.perf_counter()
     previous, rebuilt_because = _open_previous(store, settings, embedder, rebuild, add, progress)
     load_seconds = time.perf_counter() - clock

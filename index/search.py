@@ -22,12 +22,13 @@ from planqa.corpus.documents import Document
 from planqa.corpus.errors import InputError
 from planqa.corpus.settings import Settings
 from planqa.index.bm25 import rank_scores
-from planqa.index.embedder import Embedder, make_embedder
+from planqa.index.embedder import Embedder
 from planqa.index.manifest import check_compatible
 from planqa.index.query import QueryAnalyzer, RegionNames, SearchQuery
 from planqa.index.ranking import reciprocal_rank_fusion
 from planqa.index.store import IndexContents, IndexStore
 from planqa.index.text_tokenizer import ChineseTokenizer, normalise_text
+from planqa.index.upgrade import fitting_embedder, settings_for_index
 from planqa.index.vectors import set_search_threads
 from planqa.index.vectorstore import FaissVectorStore
 
@@ -122,10 +123,12 @@ class HybridSearcher:
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> HybridSearcher:
         """Load and verify the configured index; refuse one built with other settings."""
-        embedder = embedder or make_embedder(settings)
         # Memory-mapped: a 100K-chunk index opens in about a second and processes share its pages.
         contents = IndexStore(settings.resolved_index_dir).load(mmap=True, settings=settings)
-        check_compatible(contents.manifest, settings, embedder)
+        # An index built fast first is searched with the fast model until it is upgraded.
+        index_settings = settings_for_index(settings, contents.manifest.embedding)
+        embedder = fitting_embedder(index_settings, embedder)
+        check_compatible(contents.manifest, index_settings, embedder)
         return cls(settings, contents, embedder)
 
     @staticmethod

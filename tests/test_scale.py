@@ -182,8 +182,12 @@ def test_scale_bench_runs_end_to_end_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert text["hybrid_search"]["p50_ms"] > 0 and text["ask"]["p95_ms"] > 0
     # Exact below the threshold (float ties between near-duplicates aside).
     assert vectors["vector_only"]["search"]["recall_at_10"] >= 0.99
+    fast = text["fast_first"]  # built with the real fast model, upgraded (synthetic vectors)
+    assert fast["upgraded"] and fast["chunks"] >= 400 and fast["time_to_first_answer_s"] > 0
+    assert set(fast["fast_recall_at_5"]) == {"dense", "hybrid"}
     json.dumps(result, ensure_ascii=False)  # the --json output
     header, rows = summary_rows(result)
+    assert any(row[0].startswith("fast first: time to first answer") for row in rows)
     assert len(header) == 3 and all(len(row) == 3 for row in rows)
     # The sample is cached as .npy (never pickle) and reused.
     assert list((tmp_path / "cache" / "bench").glob("sample-*.npy"))
@@ -246,3 +250,17 @@ def test_changing_a_document_in_an_hnsw_index_matches_a_fresh_build(
             assert [h.chunk.id for h in searcher.search(question, 5, mode=mode)] == [
                 h.chunk.id for h in other.search(question, 5, mode=mode)
             ]
+
+
+def test_embedder_bench_compares_a_model_with_fast_and_their_fusion(tmp_path: Path) -> None:
+    from bench.embedder_bench import format_table, run_embedder_bench
+
+    settings = Settings(embedding_model="hash", cache_dir=tmp_path / "cache")
+    result = run_embedder_bench(settings, more_docs=None, say=lambda _m: None)
+    assert [row["model"] for row in result["rows"]] == ["hash", "fast", "fusion"]
+    assert set(result["sets"]) == {"dev", "probes"}
+    for row in result["rows"]:
+        for recall in row["recall_at_5"].values():
+            assert set(recall) == {"dense", "hybrid"} and all(0 <= v <= 1 for v in recall.values())
+    assert result["rows"][1]["embed_passages_per_s"] > 0
+    assert format_table(result).count("\n") == 4  # header, rule, three rows

@@ -127,15 +127,25 @@ def bench_command(
             "--recall/--no-recall", help="With --backends: index the corpus per backend for R@5."
         ),
     ] = True,
+    embedders: Annotated[
+        bool,
+        typer.Option(
+            "--embedders",
+            help="Compare the configured model with the static 'fast' model and their "
+            "fusion: build chunks/s, query ms, recall@5 per gold set; see docs/scaling.md.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Build the bundled corpus into a temporary index and time warm hybrid searches; with
     --scale, measure build rates, size, memory and latency at 10K, 100K and 1M chunks; with
-    --backends, compare the passage-embedding backends (minutes per backend).
+    --backends, compare the passage-embedding backends (minutes per backend); with
+    --embedders, the configured model against the fast static one.
 
     Example: planqa bench --repeats 3
     Example: planqa bench --scale --sizes 10000,100000,1000000 --json
     Example: planqa bench --backends --json
+    Example: planqa bench --embedders
     """
     module = bench_module()
     if module is None:
@@ -159,6 +169,7 @@ def bench_command(
             passages=passages,
             rounds=rounds,
             recall=recall,
+            embedders=embedders,
             as_json=as_json,
         )
 

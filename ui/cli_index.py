@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from planqa.corpus.text_edges import valid_text
 from planqa.ui.cli_shared import IndexOption, JsonOption, load_settings, print_json, user_errors
 from planqa.ui.inputs import optional_text
+
+if TYPE_CHECKING:
+    from planqa.corpus.settings import Settings
+    from planqa.index.builder import BuildReport
 
 
 def index_command(
@@ -27,26 +31,106 @@ def index_command(
             "rest of the corpus: seconds at 100K chunks.",
         ),
     ] = False,
+    fast_first: Annotated[
+        bool,
+        typer.Option(
+            "--fast-first",
+            help="Build a new index with the fast static model (searchable in seconds to "
+            "minutes), then upgrade its vectors to the configured model; stopping the upgrade "
+            "leaves a working index, and --upgrade resumes it.",
+        ),
+    ] = False,
+    upgrade: Annotated[
+        bool,
+        typer.Option(
+            "--upgrade",
+            help="Only upgrade an index built --fast-first to the configured model (resumes "
+            "where a stopped upgrade left off).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Build or update the index; unchanged documents are not re-embedded.
 
     Example: planqa index corpus/documents
     Example: planqa index --add new_plan.docx
+    Example: planqa index --fast-first my_province/
     """
     from planqa.corpus.errors import InputError
-    from planqa.index.builder import add_documents, build_index
     from planqa.ui.inputs import check_index_locations
 
     with user_errors():
         settings = load_settings(index)
         if add and not paths:
             raise InputError("--add needs the files to add, e.g. planqa index --add plan.txt")
+        if upgrade and (paths or add or rebuild or fast_first):
+            raise InputError("--upgrade takes no files and no other index option")
         check_index_locations(settings)  # before any embedding work, not after it
-        if add:
-            report = add_documents(settings, paths, progress=True)
+        if fast_first:
+            settings = settings.model_copy(update={"fast_first": True})
+        if upgrade:
+            upgrade_step(settings, as_json)
+            return
+        report = _build(settings, paths, add, rebuild)
+    if fast_first:
+        if not as_json:
+            _print_report(report, False)
+        upgrade_step(settings, as_json, built=report.to_dict())
+        return
+    _print_report(report, as_json)
+    from planqa.index.upgrade import pending_upgrade
+
+    if pending_upgrade(settings) and not as_json:
+        typer.echo(
+            f"the index answers with the fast model until its vectors are upgraded to "
+            f"{settings.embedding_model}: run `planqa index --upgrade` (or `planqa serve`)",
+            err=True,
+        )
+
+
+def _build(settings: Settings, paths: list[Path] | None, add: bool, rebuild: bool) -> BuildReport:
+    from planqa.index.builder import add_documents, build_index
+
+    if add:
+        return add_documents(settings, paths or [], progress=True)
+    return build_index(settings, paths or None, rebuild=rebuild, progress=True)
+
+
+def upgrade_step(settings: Settings, as_json: bool, built: dict | None = None) -> None:
+    """Upgrade the index's vectors in the foreground, with a progress bar; Ctrl-C stops it with
+    the index still answering (exit 130) and the vectors embedded so far kept for a resume."""
+    from planqa.index.upgrade import pending_upgrade, upgrade_index
+
+    if not pending_upgrade(settings):
+        if as_json:
+            print_json({"index": built, "upgrade": None} if built else {"upgrade": None})
         else:
-            report = build_index(settings, paths or None, rebuild=rebuild, progress=True)
+            typer.echo(
+                f"nothing to upgrade: the index is not waiting for {settings.embedding_model}"
+            )
+        return
+    typer.echo(
+        f"searchable now; upgrading the vectors to {settings.embedding_model} "
+        "(Ctrl-C stops with the index still answering; `planqa index --upgrade` resumes)",
+        err=True,
+    )
+    try:
+        with user_errors():
+            upgraded = upgrade_index(settings, progress=True)
+    except KeyboardInterrupt:
+        typer.echo("upgrade stopped; the index answers with the fast model meanwhile", err=True)
+        raise typer.Exit(130) from None
+    if as_json:
+        body = upgraded.to_dict()
+        print_json({"index": built, "upgrade": body} if built else {"upgrade": body})
+        return
+    typer.echo(
+        f"upgraded {upgraded.chunks} chunks to {upgraded.model} ({upgraded.embedded} embedded) "
+        f"-> version {upgraded.version}"
+    )
+
+
+def _print_report(report: BuildReport, as_json: bool) -> None:
     for problem in report.problems:
         typer.echo(f"skipped {problem.path}: {problem.reason}", err=True)
     if as_json:

@@ -47,6 +47,7 @@ from planqa.corpus.metadata import MANIFEST_NAME
 from planqa.corpus.settings import Settings
 from planqa.index.builder import build_from_documents, chunk_documents
 from planqa.index.store import IndexStore
+from planqa.index.upgrade import pending_upgrade, upgrade_index
 from planqa.ui.jobs import CountingEmbedder, Job, JobRunner
 
 if TYPE_CHECKING:
@@ -138,6 +139,19 @@ class CorpusWriter:
         self._claimed: set[str] = set()
         self._claims = threading.Lock()
         self._drop_stale_uploads()
+
+    def start_upgrade(self) -> Job | None:
+        """Upgrade an index built fast first to the configured model, beside the job queue
+        (index/upgrade.py): uploads go on meanwhile, and the page shows its progress."""
+        if not pending_upgrade(self.settings):
+            return None
+        return self.runner.run_alongside("upgrade", [], self._upgrade)
+
+    def _upgrade(self, job: Job) -> dict[str, Any]:
+        def step(done: int, total: int) -> None:
+            job.progress("embedding", done, total)
+
+        return upgrade_index(self.settings, progress=False, on_progress=step).to_dict()
 
     def _drop_stale_uploads(self) -> None:
         """Remove uploads a previous server staged and never moved in (it stopped mid-request

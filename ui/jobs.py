@@ -109,6 +109,17 @@ class JobRunner:
         self._queue.put((job, work))
         return job
 
+    def run_alongside(self, kind: str, documents: list[str], work: Work) -> Job:
+        """Run ``work`` on a thread of its own, listed with the jobs but outside their queue:
+        for the hours-long vector upgrade (index/upgrade.py), which must not hold up uploads."""
+        job = Job(kind=kind, documents=documents)
+        with self._lock:
+            self._jobs[job.id] = job
+        threading.Thread(
+            target=self._execute, args=(job, work), name=f"planqa-{kind}", daemon=True
+        ).start()
+        return job
+
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(job_id)
@@ -150,25 +161,29 @@ class JobRunner:
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            job, work = item
-            job.state, job.started = RUNNING, time.time()
-            try:
-                job.result = work(job) or {}
-                job.state = INDEXED
-            except PlanqaError as exc:
-                job.error_type, job.error = type(exc).__name__, str(exc)
-                job.state = FAILED
-            except OSError as exc:  # a full disk, a folder made read-only: no paths shown
-                log.warning("index job %s failed: %s", job.id, exc)
-                job.error_type, job.error = type(exc).__name__, str(exc.strerror or exc)
-                job.state = FAILED
-            except Exception as exc:  # a bug: the job fails, the worker goes on
-                log.exception("index job %s failed", job.id)
-                job.error_type = "InternalError"
-                job.error = f"{type(exc).__name__}: {exc}"
-                job.state = FAILED
-            finally:
-                job.finished = time.time()
+            self._execute(*item)
+
+    @staticmethod
+    def _execute(job: Job, work: Work) -> None:
+        """Run one job; whatever it raises fails that job only."""
+        job.state, job.started = RUNNING, time.time()
+        try:
+            job.result = work(job) or {}
+            job.state = INDEXED
+        except PlanqaError as exc:
+            job.error_type, job.error = type(exc).__name__, str(exc)
+            job.state = FAILED
+        except OSError as exc:  # a full disk, a folder made read-only: no paths shown
+            log.warning("index job %s failed: %s", job.id, exc)
+            job.error_type, job.error = type(exc).__name__, str(exc.strerror or exc)
+            job.state = FAILED
+        except Exception as exc:  # a bug: the job fails, the worker goes on
+            log.exception("index job %s failed", job.id)
+            job.error_type = "InternalError"
+            job.error = f"{type(exc).__name__}: {exc}"
+            job.state = FAILED
+        finally:
+            job.finished = time.time()
 
 
 class CountingEmbedder:

@@ -27,7 +27,12 @@ from planqa.ui.messages import GENERIC_MESSAGE, user_message
 KNOWLEDGE_COLUMNS = ["文件", "状态", "进度", "说明"]
 KNOWLEDGE_COLUMN_WIDTHS = ["30%", "30%", "10%", "30%"]
 #: What a job does, as its 说明 while it is not finished.
-KIND_NAMES = {"add": "上传入库", "edit": "修改信息", "delete": "删除"}
+KIND_NAMES = {
+    "add": "上传入库",
+    "edit": "修改信息",
+    "delete": "删除",
+    "upgrade": "向量升级：完成前用快速模型检索",
+}
 #: Running stages (ui/jobs.py, ui/corpus_writer.py) in Chinese.
 STAGE_NAMES = {"parsing": "解析中", "embedding": "向量化", "removing": "删除中", "done": "收尾中"}
 #: A write failure (OSError: a full disk, a read-only folder) and a bug, as the job records them.
@@ -62,7 +67,7 @@ def failure_text(error_type: str, message: str) -> str:
 def job_row(job: Job, position: int | None) -> list[str]:
     """[文件, 状态, 进度, 说明] for one job: 排队中（第 n 位）, 解析中, 向量化 12/40, 已入库
     (已删除 for a removal) or 失败：<reason>."""
-    name = "、".join(job.documents)
+    name = "、".join(job.documents) or "全部文档"
     kind = KIND_NAMES.get(job.kind, job.kind)
     if job.state == QUEUED:
         where = f"（第 {position} 位）" if position else ""
@@ -74,6 +79,8 @@ def job_row(job: Job, position: int | None) -> list[str]:
             return [name, "已删除", "100%", "已从知识库删除"]
         if job.kind == "edit":
             return [name, "已更新", "100%", "信息已保存并重新索引"]
+        if job.kind == "upgrade":
+            return [name, "已升级", "100%", "检索已换用完整模型的向量"]
         chunks = job.result.get("embedded")
         detail = f"新增 {chunks} 个段落，可以提问了" if chunks else "可以提问了"
         return [name, "已入库", "100%", detail]

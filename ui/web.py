@@ -158,6 +158,8 @@ def serve(
     live = LiveIndex(pipeline or Pipeline.open(settings))
     # One writer (and one job runner) for the API and the page's 知识库 section alike.
     writer = None if read_only else CorpusWriter(settings, live)
+    if writer is not None:
+        writer.start_upgrade()  # an index built fast first: upgraded while it answers
     app = build_app(live, runs_dir=runs_dir, verdicts=verdicts, writer=writer, writers=writers)
     refuse = None
     if digests is None and not is_loopback(host):
