@@ -36,17 +36,23 @@ def run_command(
     rounds: int,
     recall: bool,
     embedders: bool,
+    milvus: bool,
     as_json: bool,
 ) -> None:
-    """One ``planqa bench`` run: the plain search timing, ``--scale``, ``--backends`` or
-    ``--embedders``. Raises planqa's own errors (bad options are InputError) for the CLI to turn
-    into exit codes."""
+    """One ``planqa bench`` run: the plain search timing, ``--scale``, ``--backends``,
+    ``--embedders`` or ``--milvus``. Raises planqa's own errors (bad options are InputError) for
+    the CLI to turn into exit codes."""
     from bench.bench import run_bench
 
-    if embedders:
-        from bench.embedder_bench import format_table, run_embedder_bench
+    if embedders or milvus:
+        from bench import embedder_bench, milvus_bench
 
-        result = run_embedder_bench(load_settings())
+        if milvus:
+            result = milvus_bench.run_milvus_bench(load_settings())
+            format_table = milvus_bench.format_table
+        else:
+            result = embedder_bench.run_embedder_bench(load_settings())
+            format_table = embedder_bench.format_table
         if as_json:
             print_json(result)
         else:

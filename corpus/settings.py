@@ -193,6 +193,10 @@ class Settings(BaseSettings):
     milvus_collection: str = "planqa_chunks"
     #: Milvus database (servers only; Milvus Lite has just "default").
     milvus_db: str = "default"
+    #: Where the lexical side of a search runs: "local" (planqa's BM25 arrays, tokenizer, region
+    #: words and phrase ranking, fused in planqa) or "milvus" (Milvus's own BM25 full-text search
+    #: and dense search in one hybrid request, fused there; needs vector_backend = "milvus").
+    lexical_backend: Literal["local", "milvus"] = "local"
 
     #: A sentence-transformers CrossEncoder (name in the HF cache or a directory) that reorders
     #: the top ``rerank_candidates`` hybrid hits; none ships offline, so it is off by default.

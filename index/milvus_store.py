@@ -240,6 +240,49 @@ class MilvusVectorStore:
         # Milvus Lite 3.x reports BM25 as a negated distance; a server reports the score.
         return [(str(hit["id"]), abs(float(hit["distance"]))) for hit in result[0]]
 
+    def hybrid_search(
+        self,
+        query: np.ndarray,
+        text: str,
+        k: int,
+        *,
+        scopes: Sequence[tuple[Collection[str] | None, Collection[str] | None]],
+        pool: int,
+        rrf_k: int,
+    ) -> list[tuple[str, float]]:
+        """Dense and BM25 full-text search in one request, fused by reciprocal rank in Milvus:
+        a dense and a sparse sub-request per scope ``(docs, regions)``, each filtered by its
+        Milvus expression and ``pool`` deep; the ``k`` best by fused score."""
+        pymilvus = _import_pymilvus()
+        query = check_dimension(np.asarray(query)[None, :], self.dimension, "query")[0]
+        requests = []
+        for docs, regions in scopes:
+            expression = filter_expression(docs, regions)
+            requests.append(
+                pymilvus.AnnSearchRequest(
+                    data=[query.tolist()],
+                    anns_field="vector",
+                    param=self._search_params(pool),
+                    limit=pool,
+                    expr=expression or None,
+                )
+            )
+            requests.append(
+                pymilvus.AnnSearchRequest(
+                    data=[text],
+                    anns_field="sparse",
+                    param={"metric_type": "BM25"},
+                    limit=pool,
+                    expr=expression or None,
+                )
+            )
+        if not requests or k <= 0:
+            return []
+        result = self.client.hybrid_search(
+            self.collection, reqs=requests, ranker=pymilvus.RRFRanker(rrf_k), limit=k
+        )
+        return [(str(hit["id"]), float(hit["distance"])) for hit in result[0]]
+
     def ids(self) -> list[str]:
         iterator = self.client.query_iterator(
             self.collection, batch_size=_QUERY_BATCH, filter="", output_fields=["id"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from planqa.corpus.chunking import Chunk
 from planqa.corpus.documents import Document
-from planqa.corpus.errors import InputError
+from planqa.corpus.errors import IndexStoreError, InputError
 from planqa.corpus.settings import Settings
 from planqa.index.bm25 import rank_scores
 from planqa.index.embedder import Embedder
@@ -126,6 +126,12 @@ class HybridSearcher:
         # Memory-mapped: a 100K-chunk index opens in about a second and processes share its pages.
         contents = IndexStore(settings.resolved_index_dir).load(mmap=True, settings=settings)
         # An index built fast first is searched with the fast model until it is upgraded.
+        if settings.lexical_backend == "milvus" and contents.vectors.backend != "milvus":
+            raise IndexStoreError(
+                "lexical_backend = 'milvus' runs the search in Milvus, but this index keeps its "
+                "vectors in FAISS: set PLANQA_VECTOR_BACKEND=milvus and rebuild, or "
+                "PLANQA_LEXICAL_BACKEND=local"
+            )
         index_settings = settings_for_index(settings, contents.manifest.embedding)
         embedder = fitting_embedder(index_settings, embedder)
         check_compatible(contents.manifest, index_settings, embedder)
@@ -237,6 +243,8 @@ class HybridSearcher:
         """One ranked list within ``scope``; each boost scope adds its own lists to the fusion."""
         scopes = [scope, *boosts]
         pool = max(k, self.settings.candidate_pool)
+        if self._in_engine and mode != "dense":
+            return self._engine_search(text, k, mode, scopes, pool)
         dense: list[list[tuple[int, float]]] = []
         lexical: list[list[tuple[int, float]]] = []
         if mode in ("hybrid", "dense"):
@@ -268,19 +276,52 @@ class HybridSearcher:
         if isinstance(store, FaissVectorStore):
             # Local FAISS rows are the chunk rows (checked on load): no id round trip needed.
             return store.search_rows(vector, k, rows)
-        docs = regions = None
-        if rows is not None:
-            if len(rows) == 0:
-                return []
-            docs = {self._doc_names[i] for i in np.unique(self._row_doc[rows])}
-            regions = {self.documents[d].meta.region for d in docs}
-            if sum(self._region_doc_counts[r] for r in regions) == len(docs):
-                docs = None  # whole regions: a short region filter instead of a long doc list
-            else:
-                regions = None
-        found = store.search(vector, k, docs=docs, regions=regions)
-        # Ids the loaded version does not know belong to an update in progress: skip them.
+        if rows is not None and len(rows) == 0:
+            return []
+        docs, regions = self._store_filter(rows)
+        return self._known_rows(store.search(vector, k, docs=docs, regions=regions))
+
+    def _store_filter(self, rows: np.ndarray | None) -> tuple[set[str] | None, set[str] | None]:
+        """A remote store's filter for ``rows``: (documents, regions), None meaning any."""
+        if rows is None:
+            return None, None
+        docs = {self._doc_names[i] for i in np.unique(self._row_doc[rows])}
+        regions = {self.documents[d].meta.region for d in docs}
+        if sum(self._region_doc_counts[r] for r in regions) == len(docs):
+            return None, regions  # whole regions: a short region filter, not a long doc list
+        return docs, None
+
+    def _known_rows(self, found: Iterable[tuple[str, float]]) -> list[tuple[int, float]]:
+        """A remote store's (id, score) hits as rows; ids the loaded version does not know
+        belong to an update in progress and are skipped."""
         return [(self._row_of_id[i], s) for i, s in found if i in self._row_of_id]
+
+    @property
+    def _in_engine(self) -> bool:
+        """Whether the lexical side runs in the vector store (``lexical_backend = "milvus"``)."""
+        return self.settings.lexical_backend == "milvus"
+
+    def _engine_search(
+        self, text: str, k: int, mode: str, scopes: Sequence[np.ndarray | None], pool: int
+    ) -> list[Hit]:
+        """BM25 (mode "bm25") or the whole hybrid search in Milvus, in one request: its BM25
+        over its jieba analyzer, its dense search and its reciprocal-rank fusion; planqa's own
+        BM25 arrays and phrase ranking are not used."""
+        store = self.contents.vectors
+        filters = [self._store_filter(s) for s in scopes if s is None or len(s)]
+        if not filters:
+            return []
+        if mode == "bm25":
+            docs, regions = filters[0]
+            found = self._known_rows(store.text_search(text, k, docs=docs, regions=regions))
+            return [self._hit(r, s, "bm25", bm25_score=s) for r, s in found]
+        vector = self.embedder.embed_queries([text])[0]
+        found = self._known_rows(
+            store.hybrid_search(
+                vector, text, k, scopes=filters, pool=pool, rrf_k=self.settings.rrf_k
+            )
+        )
+        return [self._hit(r, s, "hybrid") for r, s in found]
 
     def _phrase_ranking(self, text: str, candidates: Iterable[int]) -> list[int]:
         """Candidates ordered by the longest run of the query they contain verbatim.

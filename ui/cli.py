@@ -135,17 +135,27 @@ def bench_command(
             "fusion: build chunks/s, query ms, recall@5 per gold set; see docs/scaling.md.",
         ),
     ] = False,
+    milvus: Annotated[
+        bool,
+        typer.Option(
+            "--milvus",
+            help="Recall@5 and latency of the whole hybrid search in Milvus (Milvus Lite unless "
+            "PLANQA_MILVUS_URI names a server) against planqa's local hybrid.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Build the bundled corpus into a temporary index and time warm hybrid searches; with
     --scale, measure build rates, size, memory and latency at 10K, 100K and 1M chunks; with
     --backends, compare the passage-embedding backends (minutes per backend); with
-    --embedders, the configured model against the fast static one.
+    --embedders, the configured model against the fast static one; with --milvus, search in
+    Milvus against planqa's own hybrid.
 
     Example: planqa bench --repeats 3
     Example: planqa bench --scale --sizes 10000,100000,1000000 --json
     Example: planqa bench --backends --json
     Example: planqa bench --embedders
+    Example: planqa bench --milvus --json
     """
     module = bench_module()
     if module is None:
@@ -170,6 +180,7 @@ def bench_command(
             rounds=rounds,
             recall=recall,
             embedders=embedders,
+            milvus=milvus,
             as_json=as_json,
         )
 

@@ -1,0 +1,110 @@
+"""``planqa bench --milvus``: the whole hybrid search in Milvus against planqa's local hybrid.
+
+The corpus (bundled documents, plus ``../shared/more-docs`` where it is) is indexed twice with
+the configured model, once with FAISS and once into Milvus (Milvus Lite unless ``milvus_uri``
+names a server), sharing the embedding cache so the model embeds each chunk once. Scored on
+every gold set the corpus holds: evidence recall@5 of planqa's hybrid (FAISS vectors, planqa's
+BM25, region-aware fusion, phrase ranking) and of ``lexical_backend = "milvus"`` (one Milvus
+hybrid request: dense + Milvus's BM25 over its jieba analyzer, fused by RRF in Milvus), with
+warm latency of each.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.embedder_bench import (
+    BUNDLED_SETS,
+    DEFAULT_MORE_DOCS,
+    GOLD_DIR,
+    MORE_DOCS_SETS,
+    Say,
+    _stderr,
+    percentiles,
+)
+from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
+from planqa.eval.gold import load_gold
+from planqa.eval.retrieval import evaluate_retrieval
+from planqa.index.builder import build_index
+from planqa.index.embedder import make_embedder
+from planqa.index.search import HybridSearcher
+
+
+def _latency(searcher: HybridSearcher, questions: list[str]) -> dict[str, float]:
+    for question in questions[:5]:
+        searcher.search(question, 5)
+    timings = []
+    for question in questions:
+        clock = time.perf_counter()
+        searcher.search(question, 5)
+        timings.append((time.perf_counter() - clock) * 1000)
+    return percentiles(timings)
+
+
+def run_milvus_bench(
+    settings: Settings, *, more_docs: Path | None = DEFAULT_MORE_DOCS, say: Say = _stderr
+) -> dict[str, Any]:
+    corpus = [BUNDLED_CORPUS_DIR]
+    sets = list(BUNDLED_SETS)
+    if more_docs is not None and more_docs.is_dir():
+        corpus.append(more_docs)
+        sets += MORE_DOCS_SETS
+    gold = {name: load_gold(GOLD_DIR / f"{name}.jsonl") for name in sets}
+    questions = [item.question for items in gold.values() for item in items]
+    embedder = make_embedder(settings, progress=False)
+    rows: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="planqa-milvus-bench-") as scratch:
+        base = settings.model_copy(update={"fast_first": False})
+        local = base.model_copy(
+            update={"index_dir": Path(scratch) / "faiss", "vector_backend": "faiss"}
+        )
+        remote = base.model_copy(
+            update={
+                "index_dir": Path(scratch) / "milvus",
+                "vector_backend": "milvus",
+                "milvus_uri": settings.milvus_uri or str(Path(scratch) / "milvus.db"),
+            }
+        )
+        for name, chosen in (("faiss", local), ("milvus", remote)):
+            say(f"indexing {', '.join(p.name for p in corpus)} with {name} vectors")
+            build_index(chosen, corpus, embedder=embedder, progress=False, rebuild=True)
+        searchers = {
+            "planqa hybrid (FAISS)": HybridSearcher.open(local, embedder=embedder),
+            "planqa hybrid (Milvus vectors)": HybridSearcher.open(remote, embedder=embedder),
+            "Milvus hybrid request": HybridSearcher.open(
+                remote.model_copy(update={"lexical_backend": "milvus"}), embedder=embedder
+            ),
+        }
+        for label, searcher in searchers.items():
+            say(f"scoring {label}")
+            recall = {
+                name: round(
+                    evaluate_retrieval(items, searcher, ks=(5,), modes=("hybrid",))
+                    .mode("hybrid")
+                    .overall.recall[5],
+                    4,
+                )
+                for name, items in gold.items()
+            }
+            rows[label] = {"recall_at_5": recall, "hybrid_search": _latency(searcher, questions)}
+    return {
+        "model": settings.embedding_model,
+        "corpus": [str(p) for p in corpus],
+        "sets": {n: len(g) for n, g in gold.items()},
+        "rows": rows,
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    sets = list(result["sets"])
+    header = ["search", *(f"R@5 {name}" for name in sets), "p50 / p95 ms"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for label, row in result["rows"].items():
+        latency = row["hybrid_search"]
+        cells = [label, *(f"{row['recall_at_5'][n]:.3f}" for n in sets)]
+        cells.append(f"{latency['p50_ms']} / {latency['p95_ms']}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
