@@ -171,3 +171,23 @@ def test_the_server_runs_the_upgrade_beside_the_job_queue(fast_index: Settings) 
         assert job_row(job, None)[:2] == ["全部文档", "已升级"]
     finally:
         runner.close()
+
+
+def test_a_server_upgrades_a_fast_first_index_while_it_answers(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    from tests.ports import serving
+
+    settings = settings_for(tmp_path)
+    build_index(settings.model_copy(update={"fast_first": True}), progress=False)
+    with serving(settings) as (url, _app):
+        deadline = time.monotonic() + 60
+        health = httpx.get(f"{url}api/v1/health").json()
+        while health["embedding_model"] != TARGET and time.monotonic() < deadline:
+            time.sleep(0.2)
+            health = httpx.get(f"{url}api/v1/health").json()
+        assert health["upgrade"]["state"] == "indexed" and health["embedding_model"] == TARGET
+        found = httpx.get(f"{url}api/v1/search", params={"q": "产业园", "k": 2}).json()
+        assert len(found["hits"]) == 2

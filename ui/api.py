@@ -159,6 +159,7 @@ def build_api(
 
         pipeline = current()
         searcher = pipeline.searcher
+        upgrade = writer.upgrade_job if writer is not None else None
         return {
             "status": "ok",
             "index_version": version_of(pipeline),
@@ -166,6 +167,9 @@ def build_api(
             "chunks": len(searcher.contents.chunks),
             "read_only": writer is None,
             "jobs": writer.runner.counts() if writer is not None else {},
+            # An index built fast first: the model it answers with, and its upgrade job.
+            "embedding_model": (searcher.contents.manifest.embedding or {}).get("model"),
+            "upgrade": upgrade.to_dict() if upgrade is not None else None,
         }
 
     api.include_router(documents_router(current, writer))

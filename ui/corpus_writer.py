@@ -138,14 +138,16 @@ class CorpusWriter:
         #: one name: the second gets 409, as it would once the first job is queued).
         self._claimed: set[str] = set()
         self._claims = threading.Lock()
+        #: The vector upgrade of an index built fast first, once started (``start_upgrade``).
+        self.upgrade_job: Job | None = None
         self._drop_stale_uploads()
 
     def start_upgrade(self) -> Job | None:
         """Upgrade an index built fast first to the configured model, beside the job queue
         (index/upgrade.py): uploads go on meanwhile, and the page shows its progress."""
-        if not pending_upgrade(self.settings):
-            return None
-        return self.runner.run_alongside("upgrade", [], self._upgrade)
+        if pending_upgrade(self.settings):
+            self.upgrade_job = self.runner.run_alongside("upgrade", [], self._upgrade)
+        return self.upgrade_job
 
     def _upgrade(self, job: Job) -> dict[str, Any]:
         def step(done: int, total: int) -> None:
