@@ -7,8 +7,8 @@ alone, reduces the vectors to 256 dimensions by PCA and weights them by token fr
 What is kept is what Chinese text uses, so the artefact stays small enough to commit: every token
 with a CJK character, plus every token the tokenizer produces on the reference texts (open-domain
 reading-comprehension paragraphs and news, not planning documents, so nothing is fitted to the
-documents planqa is measured on). Rows are int8 with one scale each. Deterministic: the same
-inputs give the same bytes. Building needs torch, transformers and skeletoken
+documents planqa is measured on). Rows are int8 with one scale each. Nothing in it is random (PCA
+by eigendecomposition, no sampling). Building needs torch, transformers and skeletoken
 (``pip install 'planqa[distill]'``); using the model needs none of them.
 """
 

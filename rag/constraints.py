@@ -28,6 +28,7 @@ what was asked and shows the nearest sentence as what the documents do say, cite
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -140,10 +141,39 @@ def document_year(meta: DocumentMeta) -> int | None:
     return None
 
 
+class CorpusNames:
+    """What question analysis reads off the documents, made once per index version: each title
+    (without a closing parenthesis) filed under its kind word, and the divisions the regions
+    name. A question then costs time in its own length, not the corpus's: read off the whole
+    document list per question, 47K documents took a second."""
+
+    def __init__(self, documents: Sequence[DocumentMeta]) -> None:
+        self.documents = list(documents)
+        self.titles = {meta.file: _TITLE_TAIL.sub("", meta.title).strip() for meta in documents}
+        self.by_kind: dict[str, list[DocumentMeta]] = {}
+        for meta in self.documents:
+            title = self.titles[meta.file]
+            if len(title) >= MIN_TITLE_RUN_CHARS + 2:
+                self.by_kind.setdefault(title[-2:], []).append(meta)
+        self._covered: tuple[Division, ...] | None = None
+
+    def covered(self, places: Gazetteer) -> tuple[Division, ...]:
+        """Every division a document's region names mention."""
+        if self._covered is None:
+            names = dict.fromkeys(meta.region_names for meta in self.documents)
+            found = [d for region in names for d in _divisions_of(region, places)]
+            self._covered = tuple(dict.fromkeys(found))
+        return self._covered
+
+
 def question_constraints(
-    text: str, named_regions: tuple[str, ...], documents: list[DocumentMeta]
+    text: str,
+    named_regions: tuple[str, ...],
+    documents: Sequence[DocumentMeta] | CorpusNames,
 ) -> Constraints:
-    """Read the years and places off a question (already normalised by the searcher)."""
+    """Read the years and places off a question (already normalised by the searcher);
+    ``documents`` made into :class:`CorpusNames` once by a caller asking many questions."""
+    names = documents if isinstance(documents, CorpusNames) else CorpusNames(documents)
     years = set(int(match.group(1)) for match in YEAR.finditer(text))
     words = [f"{match.group(1)}年" for match in YEAR.finditer(text)]
     whole_period = not years and bool(_WHOLE_PERIOD.search(text))
@@ -156,8 +186,8 @@ def question_constraints(
         relative.add(0)
     if _LAST_YEAR.search(text):
         relative.add(-1)
-    missing = () if named_regions else missing_places(text, documents, gazetteer())
-    named = documents_named(text, documents)
+    missing = () if named_regions else missing_places(text, names, gazetteer())
+    named = documents_named(text, names)
     return Constraints(
         frozenset(years),
         frozenset(relative),
@@ -170,30 +200,34 @@ def question_constraints(
     )
 
 
-def documents_named(text: str, documents: list[DocumentMeta]) -> list[DocumentMeta]:
+def documents_named(text: str, names: CorpusNames) -> list[DocumentMeta]:
     """The documents ``text`` names by title: a run of the title with at least four Han
     characters, no other title's, right before the title's kind word (「乡村振兴战略意见」,
     「关于实施乡村振兴战略的意见」 → the 意见). Runs every title shares (政府工作, 五年规划) name
     no document in particular; a place is left to the region constraint."""
-    titles = {meta.file: _TITLE_TAIL.sub("", meta.title).strip() for meta in documents}
+    titles = names.titles
+    kinds = dict.fromkeys(text[i : i + 2] for i in range(len(text) - 1))
     named = []
-    for meta in documents:
-        title = titles[meta.file]
-        kind = title[-2:]
-        if len(title) < MIN_TITLE_RUN_CHARS + 2:
-            continue
-        for match in re.finditer(re.escape(kind), text):
-            before = text[: match.start()].removesuffix("的")
-            run = _longest_suffix_in(before, title[:-2])
-            # The place in a title is the region constraint's business (「江阴高新区规划」).
-            bare = re.sub("|".join(map(re.escape, meta.region_names)) or "^$", "", run)
-            named_by_words = len(_HAN.findall(bare)) >= MIN_TITLE_RUN_CHARS  # not by a year
-            if named_by_words and not any(
-                run in other for file, other in titles.items() if file != meta.file
-            ):
-                named.append(meta)
-                break
-    return named
+    for kind in kinds:
+        for meta in names.by_kind.get(kind, ()):
+            title = titles[meta.file]
+            for match in re.finditer(re.escape(kind), text):
+                before = text[: match.start()].removesuffix("的")
+                run = _longest_suffix_in(before, title[:-2])
+                # The place in a title is the region constraint's business (「江阴高新区规划」).
+                bare = _region_names_pattern(meta.region_names).sub("", run)
+                named_by_words = len(_HAN.findall(bare)) >= MIN_TITLE_RUN_CHARS  # not by a year
+                if named_by_words and not any(
+                    run in other for file, other in titles.items() if file != meta.file
+                ):
+                    named.append(meta)
+                    break
+    return sorted(named, key=names.documents.index)
+
+
+@lru_cache(maxsize=4096)
+def _region_names_pattern(region_names: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(map(re.escape, region_names)) or "^$")
 
 
 def _longest_suffix_in(text: str, title: str) -> str:
@@ -204,7 +238,7 @@ def _longest_suffix_in(text: str, title: str) -> str:
     return text[len(text) - length :]
 
 
-def missing_places(text: str, documents: list[DocumentMeta], places: Gazetteer) -> tuple[str, ...]:
+def missing_places(text: str, names: CorpusNames, places: Gazetteer) -> tuple[str, ...]:
     """The place a question is about — named first, as its subject — when no document covers it.
 
     Only the opening counts: 「浙江省今年…」 asks about 浙江省, while 「哪个省提出深化与香港合作」
@@ -219,7 +253,7 @@ def missing_places(text: str, documents: list[DocumentMeta], places: Gazetteer) 
     subject = named + _zone_at(text, opening, places)
     if not subject:
         return ()
-    covered = [d for meta in documents for d in _divisions_of(meta.region_names, places)]
+    covered = names.covered(places)
     missing = []
     for _, written, candidates in subject:
         if any(c.is_within(d) or d.is_within(c) for c in candidates for d in covered):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from planqa.index.query import SearchQuery
 from planqa.index.search import HybridSearcher
-from planqa.rag.constraints import Constraints, question_constraints
+from planqa.rag.constraints import Constraints, CorpusNames, question_constraints
 
 #: "Which region/zone/where" questions want a region as the answer.
 _ASKS_REGION = re.compile(
@@ -91,7 +91,7 @@ class QuestionAnalyzer:
 
     def __init__(self, searcher: HybridSearcher) -> None:
         self.searcher = searcher
-        self._documents = [document.meta for document in searcher.documents.values()]
+        self._names = CorpusNames([document.meta for document in searcher.documents.values()])
 
     def analyse(self, question: str) -> QuestionAnalysis:
         query = self.searcher.analyse_query(question)
@@ -106,7 +106,7 @@ class QuestionAnalyzer:
             compares=len(regions) >= 2 or (bool(_COMPARES.search(text)) and len(regions) != 1),
             keywords=self.keywords(text),
             answer_units=units,
-            constraints=question_constraints(text, regions, self._documents),
+            constraints=question_constraints(text, regions, self._names),
         )
 
     def keywords(self, text: str) -> tuple[str, ...]:
