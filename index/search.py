@@ -58,6 +58,10 @@ class Hit:
         return row
 
 
+#: The most results one Milvus request may return.
+MILVUS_MAX_LIMIT = 16_384
+
+
 def longest_shared_run(query: str, text: str) -> int:
     """Length of the longest substring of ``query`` that occurs in ``text``.
 
@@ -305,8 +309,9 @@ class HybridSearcher:
         self, text: str, k: int, mode: str, scopes: Sequence[np.ndarray | None], pool: int
     ) -> list[Hit]:
         """BM25 (mode "bm25") or the whole hybrid search in Milvus, in one request: its BM25
-        over its jieba analyzer, its dense search and its reciprocal-rank fusion; planqa's own
-        BM25 arrays and phrase ranking are not used."""
+        over its jieba analyzer, its dense search and its reciprocal-rank fusion, with planqa's
+        phrase ranking over the candidates (chunk text planqa has); planqa's BM25 arrays are
+        not used."""
         store = self.contents.vectors
         filters = [self._store_filter(s) for s in scopes if s is None or len(s)]
         if not filters:
@@ -316,12 +321,21 @@ class HybridSearcher:
             found = self._known_rows(store.text_search(text, k, docs=docs, regions=regions))
             return [self._hit(r, s, "bm25", bm25_score=s) for r, s in found]
         vector = self.embedder.embed_queries([text])[0]
-        found = self._known_rows(
-            store.hybrid_search(
-                vector, text, k, scopes=filters, pool=pool, rrf_k=self.settings.rrf_k
+        # Every candidate of the sub-requests, with its RRF score: Milvus ranks from 1 with
+        # score sum(1 / (k + rank)), as planqa does, so the phrase ranking adds its own term
+        # exactly as it would to planqa's own fusion.
+        limit = min(MILVUS_MAX_LIMIT, 2 * pool * len(filters))
+        rrf_k = self.settings.rrf_k
+        fused = dict(
+            self._known_rows(
+                store.hybrid_search(vector, text, limit, scopes=filters, pool=pool, rrf_k=rrf_k)
             )
         )
-        return [self._hit(r, s, "hybrid") for r, s in found]
+        if self.settings.phrase_ranking:
+            for rank, row in enumerate(self._phrase_ranking(text, fused), start=1):
+                fused[row] += 1.0 / (rrf_k + rank)
+        best = sorted(fused.items(), key=lambda pair: -pair[1])[:k]
+        return [self._hit(r, s, "hybrid") for r, s in best]
 
     def _phrase_ranking(self, text: str, candidates: Iterable[int]) -> list[int]:
         """Candidates ordered by the longest run of the query they contain verbatim.
