@@ -197,7 +197,7 @@ def _build_locked(
         )
         report.reused = report.chunks - report.embedded
     with _stage(report, "bm25"):
-        bm25 = _update_bm25(previous, rows)
+        bm25 = _update_bm25(previous, rows, settings)
     manifest = _new_manifest(fingerprint, embedder, rows, vectors)
     with _stage(report, "write"):
         _write_version(store, manifest, vectors, bm25, previous, rows)
@@ -288,10 +288,14 @@ def _up_to_date(
     return report
 
 
-def _update_bm25(previous: StoredVersion | None, rows: Rows) -> BM25Index:
+def _update_bm25(previous: StoredVersion | None, rows: Rows, settings: Settings) -> BM25Index:
     """The previous BM25 arrays without the dropped rows plus the fresh ones (merged, not
-    rebuilt; see index/bm25.py), or new ones."""
-    fresh_tokens = rows.tokenizer.tokenize_many(lexical_text(c) for c in rows.fresh)
+    rebuilt; see index/bm25.py), or new ones. With ``lexical_backend = "milvus"`` Milvus
+    tokenises and scores, so the fresh rows get no tokens here: no jieba pass at all."""
+    if settings.lexical_backend == "milvus":
+        fresh_tokens: list[list[str]] = [[] for _ in rows.fresh]
+    else:
+        fresh_tokens = rows.tokenizer.tokenize_many(lexical_text(c) for c in rows.fresh)
     if previous is not None:
         return previous.bm25.kept(rows.kept_rows).appended(fresh_tokens)
     return BM25Index.build(fresh_tokens)

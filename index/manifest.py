@@ -34,6 +34,8 @@ from planqa.index.indexed_text import INDEXED_TEXT_VERSION
 #: documents.jsonl per version; own BM25 arrays, vector stores keyed by chunk id).
 FORMAT_VERSION = 3
 REBUILD_HINT = "rebuild it with `planqa index --rebuild`"
+#: Key of the fingerprint's ``vectors`` section: where BM25 lives, when not in planqa's arrays.
+LEXICAL_KEY = "lexical"
 
 
 class Segment(TypedDict):
@@ -242,14 +244,21 @@ def settings_fingerprint(settings: Settings, embedder: Embedder) -> Fingerprint:
             "max_chars": settings.chunk_max_chars,
             "overlap_chars": settings.chunk_overlap_chars,
         },
-        "vectors": {"backend": settings.vector_backend},
+        # Recorded only when BM25 lives in Milvus, so indexes from before the setting still open.
+        "vectors": {"backend": settings.vector_backend}
+        | ({LEXICAL_KEY: "milvus"} if settings.lexical_backend == "milvus" else {}),
     }
 
 
 def check_compatible(
-    manifest: Manifest | Mapping[str, Any], settings: Settings, embedder: Embedder
+    manifest: Manifest | Mapping[str, Any],
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    searching: bool = False,
 ) -> None:
-    """Refuse an index built with another model, prompts or chunking, naming both ways out.
+    """Refuse an index built with another model, prompts, chunking or lexical backend, naming
+    both ways out; ``searching``: for a search, which may read more than it needs.
 
     ``manifest`` is a Manifest or just its fingerprint sections (``settings_fingerprint``).
     """
@@ -258,7 +267,7 @@ def check_compatible(
     for section, wanted in expected.items():
         found = recorded.get(section, {})
         for key, value in wanted.items():
-            if found.get(key) != value:
+            if key != LEXICAL_KEY and found.get(key) != value:
                 hint = ""
                 built = passage_backend_of(str(found.get("model_id")), embedder.model_id)
                 if section == "embedding" and built is not None:  # other passage vectors only
@@ -273,3 +282,11 @@ def check_compatible(
                     f"the index was built with {section}.{key}={found.get(key)!r} but the current "
                     f"configuration has {value!r}; rebuild it with `planqa index --rebuild`{hint}"
                 )
+    built = recorded.get("vectors", {}).get(LEXICAL_KEY, "local")
+    # A search in Milvus ignores local BM25 arrays, so it may read an index that has them.
+    if built != settings.lexical_backend and not (searching and built == "local"):
+        raise IndexStoreError(
+            f"the index was built with lexical_backend={built!r} (where its BM25 lives) but the "
+            f"current configuration has {settings.lexical_backend!r}; rebuild it with `planqa "
+            f"index --rebuild`, or set PLANQA_LEXICAL_BACKEND={built!r} to use it as built"
+        )

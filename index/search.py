@@ -138,7 +138,7 @@ class HybridSearcher:
             )
         index_settings = settings_for_index(settings, contents.manifest.embedding)
         embedder = fitting_embedder(index_settings, embedder)
-        check_compatible(contents.manifest, index_settings, embedder)
+        check_compatible(contents.manifest, index_settings, embedder, searching=True)
         return cls(settings, contents, embedder)
 
     @staticmethod

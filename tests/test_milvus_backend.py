@@ -133,3 +133,22 @@ def test_the_milvus_bench_scores_both_hybrids(tmp_path: Path) -> None:
     assert faiss["recall_at_5"] == milvus_vectors["recall_at_5"]  # same vectors, same fusion
     assert all(0 < v <= 1 for v in engine["recall_at_5"].values())
     assert format_table(result).count("\n") == 4
+
+
+def test_an_index_with_its_bm25_in_milvus_skips_jieba_and_is_refused_locally(
+    tmp_path: Path, corpus_dir: Path
+) -> None:
+    settings = milvus_settings(tmp_path).model_copy(update={"lexical_backend": "milvus"})
+    build_index(settings, [corpus_dir], progress=False)
+    contents = IndexStore(settings.resolved_index_dir).load(settings=settings)
+    assert contents.manifest.fingerprint()["vectors"]["lexical"] == "milvus"
+    assert contents.bm25.scores(["产业"]).sum() == 0  # no local BM25 terms were made
+    hits = HybridSearcher.open(settings).search("港开 研究生院建设", 3)
+    assert hits[0].chunk.region == "港闸经济开发区"
+    local = settings.model_copy(update={"lexical_backend": "local"})
+    with pytest.raises(IndexStoreError, match="PLANQA_LEXICAL_BACKEND='milvus'"):
+        HybridSearcher.open(local)
+    build_index(local, [corpus_dir], progress=False)  # a local build makes its arrays anew
+    rebuilt = IndexStore(settings.resolved_index_dir).load(settings=local)
+    assert "lexical" not in rebuilt.manifest.fingerprint()["vectors"]
+    assert rebuilt.bm25.scores(["产业"]).sum() > 0
