@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
-from planqa.eval.gold import BUNDLED_DEV_GOLD, load_gold
+from planqa.eval.gold import BUNDLED_DEV_GOLD, GoldItem, load_gold
 from planqa.eval.retrieval import Passage, Retrieve, evaluate_retrieval
 from planqa.index.builder import build_index
 from planqa.index.embedder import FAST_MODEL_NAME, make_embedder
@@ -42,7 +42,7 @@ FUSION_DEPTH = 50
 Say = Callable[[str], None]
 
 
-def _stderr(message: str) -> None:
+def stderr_line(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
@@ -97,29 +97,43 @@ def _timed_build(settings: Settings, corpus: list[Path], say: Say) -> tuple[Any,
     return report, HybridSearcher.open(settings, embedder=embedder)
 
 
-def _latency(searcher: HybridSearcher, questions: Sequence[str]) -> dict[str, Any]:
-    for question in questions[:5]:  # warm caches
-        searcher.search(question, 5)
-    embed, search = [], []
-    for question in questions:
-        clock = time.perf_counter()
-        searcher.embedder.embed_queries([question])
-        embed.append((time.perf_counter() - clock) * 1000)
-        clock = time.perf_counter()
-        searcher.search(question, 5)
-        search.append((time.perf_counter() - clock) * 1000)
-    return {"query_embedding": percentiles(embed), "hybrid_search": percentiles(search)}
-
-
-def run_embedder_bench(
-    settings: Settings, *, more_docs: Path | None = DEFAULT_MORE_DOCS, say: Say = _stderr
-) -> dict[str, Any]:
+def real_documents(more_docs: Path | None) -> tuple[list[Path], dict[str, list[GoldItem]]]:
+    """The corpus measured on and its gold sets: the bundled documents with dev and probes,
+    plus ``more_docs`` with the generality and rewording sets where that folder is."""
     corpus = [BUNDLED_CORPUS_DIR]
     sets = list(BUNDLED_SETS)
     if more_docs is not None and more_docs.is_dir():
         corpus.append(more_docs)
         sets += MORE_DOCS_SETS
-    gold = {name: load_gold(GOLD_DIR / f"{name}.jsonl") for name in sets}
+    return corpus, {name: load_gold(GOLD_DIR / f"{name}.jsonl") for name in sets}
+
+
+def search_latency(searcher: HybridSearcher, questions: Sequence[str]) -> dict[str, float]:
+    """Warm hybrid search p50/p95 ms over ``questions`` (the first five searched untimed)."""
+    for question in questions[:5]:
+        searcher.search(question, 5)
+    timings = []
+    for question in questions:
+        clock = time.perf_counter()
+        searcher.search(question, 5)
+        timings.append((time.perf_counter() - clock) * 1000)
+    return percentiles(timings)
+
+
+def _latency(searcher: HybridSearcher, questions: Sequence[str]) -> dict[str, Any]:
+    search = search_latency(searcher, questions)
+    embed = []
+    for question in questions:
+        clock = time.perf_counter()
+        searcher.embedder.embed_queries([question])
+        embed.append((time.perf_counter() - clock) * 1000)
+    return {"query_embedding": percentiles(embed), "hybrid_search": search}
+
+
+def run_embedder_bench(
+    settings: Settings, *, more_docs: Path | None = DEFAULT_MORE_DOCS, say: Say = stderr_line
+) -> dict[str, Any]:
+    corpus, gold = real_documents(more_docs)
     questions = [item.question for items in gold.values() for item in items]
     rows: list[dict[str, Any]] = []
     searchers: dict[str, HybridSearcher] = {}

@@ -13,47 +13,27 @@ warm latency of each.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.embedder_bench import (
-    BUNDLED_SETS,
     DEFAULT_MORE_DOCS,
-    GOLD_DIR,
-    MORE_DOCS_SETS,
     Say,
-    _stderr,
-    percentiles,
+    real_documents,
+    search_latency,
+    stderr_line,
 )
-from planqa.corpus.settings import BUNDLED_CORPUS_DIR, Settings
-from planqa.eval.gold import load_gold
+from planqa.corpus.settings import Settings
 from planqa.eval.retrieval import evaluate_retrieval
 from planqa.index.builder import build_index
 from planqa.index.embedder import make_embedder
 from planqa.index.search import HybridSearcher
 
 
-def _latency(searcher: HybridSearcher, questions: list[str]) -> dict[str, float]:
-    for question in questions[:5]:
-        searcher.search(question, 5)
-    timings = []
-    for question in questions:
-        clock = time.perf_counter()
-        searcher.search(question, 5)
-        timings.append((time.perf_counter() - clock) * 1000)
-    return percentiles(timings)
-
-
 def run_milvus_bench(
-    settings: Settings, *, more_docs: Path | None = DEFAULT_MORE_DOCS, say: Say = _stderr
+    settings: Settings, *, more_docs: Path | None = DEFAULT_MORE_DOCS, say: Say = stderr_line
 ) -> dict[str, Any]:
-    corpus = [BUNDLED_CORPUS_DIR]
-    sets = list(BUNDLED_SETS)
-    if more_docs is not None and more_docs.is_dir():
-        corpus.append(more_docs)
-        sets += MORE_DOCS_SETS
-    gold = {name: load_gold(GOLD_DIR / f"{name}.jsonl") for name in sets}
+    corpus, gold = real_documents(more_docs)
     questions = [item.question for items in gold.values() for item in items]
     embedder = make_embedder(settings, progress=False)
     rows: dict[str, Any] = {}
@@ -102,7 +82,7 @@ def run_milvus_bench(
             }
             rows[label] = {
                 "recall_at_5": recall,
-                "hybrid_search": _latency(searcher, questions),
+                "hybrid_search": search_latency(searcher, questions),
                 "build": builds[label],
             }
     return {
