@@ -11,6 +11,7 @@ itself; region names are found by :class:`~index.query.RegionNames` alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -345,11 +346,19 @@ class HybridSearcher:
         Only runs of at least MIN_PHRASE_CHARS count, so ordinary two-character words do not.
         """
         query = normalise_text(text)
+        if len(query) < MIN_PHRASE_CHARS:
+            return []
+        # One regex over the query's runs of exactly the minimum length finds the few passages
+        # worth measuring; most candidates share none (3.8 of 22.8 ms of a search before).
+        shortest = {
+            query[i : i + MIN_PHRASE_CHARS] for i in range(len(query) - MIN_PHRASE_CHARS + 1)
+        }
+        holds_one = re.compile("|".join(map(re.escape, shortest))).search
         lengths = {}
         for row in candidates:
-            length = longest_shared_run(query, normalise_text(self.contents.chunks[row].text))
-            if length >= MIN_PHRASE_CHARS:
-                lengths[row] = length
+            passage = normalise_text(self.contents.chunks[row].text)
+            if holds_one(passage):
+                lengths[row] = longest_shared_run(query, passage)
         return sorted(lengths, key=lambda row: (-lengths[row], row))
 
     def _hit(
