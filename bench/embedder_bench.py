@@ -103,7 +103,12 @@ def real_documents(more_docs: Path | None) -> tuple[list[Path], dict[str, list[G
     corpus = [BUNDLED_CORPUS_DIR]
     sets = list(BUNDLED_SETS)
     if more_docs is not None and more_docs.is_dir():
-        corpus.append(more_docs)
+        # The documents, not the folder: its README is about them, not one of them.
+        corpus += [
+            p
+            for p in sorted(more_docs.iterdir())
+            if p.is_file() and not p.name.startswith("README")
+        ]
         sets += MORE_DOCS_SETS
     return corpus, {name: load_gold(GOLD_DIR / f"{name}.jsonl") for name in sets}
 
