@@ -123,6 +123,7 @@ def test_lexical_search_in_milvus_needs_milvus_vectors(hash_index_settings: Sett
         HybridSearcher.open(hash_index_settings.model_copy(update={"lexical_backend": "milvus"}))
 
 
+@pytest.mark.slow  # three builds and four gold sets scored three times: ~40 s
 def test_the_milvus_bench_scores_both_hybrids(tmp_path: Path) -> None:
     from bench.milvus_bench import format_table, run_milvus_bench
 
