@@ -130,13 +130,13 @@ class HybridSearcher:
         """Load and verify the configured index; refuse one built with other settings."""
         # Memory-mapped: a 100K-chunk index opens in about a second and processes share its pages.
         contents = IndexStore(settings.resolved_index_dir).load(mmap=True, settings=settings)
-        # An index built fast first is searched with the fast model until it is upgraded.
         if settings.lexical_backend == "milvus" and contents.vectors.backend != "milvus":
             raise IndexStoreError(
                 "lexical_backend = 'milvus' runs the search in Milvus, but this index keeps its "
                 "vectors in FAISS: set PLANQA_VECTOR_BACKEND=milvus and rebuild, or "
                 "PLANQA_LEXICAL_BACKEND=local"
             )
+        # An index built fast first is searched with the fast model until it is upgraded.
         index_settings = settings_for_index(settings, contents.manifest.embedding)
         embedder = fitting_embedder(index_settings, embedder)
         check_compatible(contents.manifest, index_settings, embedder, searching=True)
