@@ -21,7 +21,6 @@ import numpy as np
 
 from planqa.corpus.settings import Settings
 from planqa.index.embedder_base import Embedder
-from planqa.index.hash_embedder import HASH_MODEL_PREFIX
 
 CACHE_FILE = "embeddings.sqlite3"
 #: Lookups per SQL statement (SQLite's default limit on host parameters is 32766).
@@ -70,8 +69,9 @@ class EmbeddingCache:
 
 
 def open_embedding_cache(settings: Settings, embedder: Embedder) -> EmbeddingCache | None:
-    """The user's cache for real models; None when disabled or for the hash embedder, which
-    computes a vector faster than SQLite returns one."""
-    if not settings.embedding_cache or embedder.model_id.startswith(HASH_MODEL_PREFIX):
+    """The user's cache for real models; None when disabled or for an embedder that computes a
+    vector faster than SQLite returns one (``worth_caching = False``: the hash and static
+    models, whose 100K vectors would only bloat the cache)."""
+    if not settings.embedding_cache or not getattr(embedder, "worth_caching", True):
         return None
     return EmbeddingCache(settings.cache_dir / CACHE_FILE, embedder.model_id, embedder.dimension)

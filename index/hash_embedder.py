@@ -21,6 +21,9 @@ class HashEmbedder:
     substitute for a real model.
     """
 
+    #: Computing a vector is faster than reading one back (index/embedding_cache.py).
+    worth_caching = False
+
     def __init__(self, dimension: int = 256) -> None:
         self._dimension = dimension
 

@@ -56,6 +56,9 @@ class StaticEmbedder:
     length, as every planqa index expects.
     """
 
+    #: Computing a vector is faster than reading one back (index/embedding_cache.py).
+    worth_caching = False
+
     def __init__(self, model_dir: Path | None = None, *, shipped: Path = FAST_MODEL_DIR) -> None:
         #: None: the shipped ``fast`` model (in ``shipped``); else a model2vec model directory.
         self._model_dir = model_dir

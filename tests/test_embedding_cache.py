@@ -31,7 +31,10 @@ def test_another_model_or_dimension_never_shares_vectors(tmp_path: Path) -> None
 
 
 class CountingEmbedder(HashEmbedder):
-    """The hash embedder under another id (the cache skips "hash"), counting what it embeds."""
+    """The hash embedder standing in for a real model (the cache skips the hash embedder
+    itself), under another id, counting what it embeds."""
+
+    worth_caching = True
 
     def __init__(self) -> None:
         super().__init__(64)
@@ -68,3 +71,9 @@ def test_the_hash_embedder_and_a_disabled_setting_skip_the_cache(tmp_path: Path)
     off = Settings(cache_dir=tmp_path, embedding_cache=False)
     assert open_embedding_cache(off, CountingEmbedder()) is None
     assert open_embedding_cache(Settings(cache_dir=tmp_path), CountingEmbedder()) is not None
+
+
+def test_the_static_model_is_not_cached(tmp_path: Path) -> None:
+    from planqa.index.embedder import StaticEmbedder
+
+    assert open_embedding_cache(Settings(cache_dir=tmp_path), StaticEmbedder()) is None
