@@ -149,8 +149,8 @@ def upgrade_index(
             contents = store.load(settings=_fast(settings))  # uploads may have come meanwhile
             if awaited_model(contents.manifest.embedding) != settings.embedding_model:
                 return report  # another process upgraded it first
-            report.embedded += _embed_into(cache, target, contents, False, None)
-            report.version = _write_upgraded(store, settings, target, contents, cache).name
+            written, late = _write_upgraded(store, settings, target, contents, cache)
+            report.version, report.embedded = written.name, report.embedded + late
     finally:
         cache.close()
     if scratch is not None:
@@ -205,12 +205,18 @@ def _write_upgraded(
     target: Embedder,
     contents: IndexContents,
     cache: EmbeddingCache,
-) -> Path:
-    """The current version with the target model's vectors: every row kept, nothing re-chunked."""
+) -> tuple[Path, int]:
+    """The current version with the target model's vectors: every row kept, nothing re-chunked.
+    Chunks the cache lacks (documents added while the upgrade embedded) are embedded here, in
+    the one lookup of the cache made under the lock. Returns the version and how many those were."""
     texts = [embedding_text(c) for c in contents.chunks]
     found = cache.lookup(texts)
-    if len(found) != len(texts):
-        raise IndexStoreError("the upgrade lost cached vectors while writing; run it again")
+    late = list(dict.fromkeys(t for i, t in enumerate(texts) if i not in found))
+    for start in range(0, len(late), UPGRADE_BATCH):
+        batch = late[start : start + UPGRADE_BATCH]
+        cache.store(batch, target.embed_passages(batch))
+    if late:
+        found = cache.lookup(texts)
     matrix = np.stack([found[i] for i in range(len(texts))]).astype(np.float32)
     vectors = new_vector_store(settings, target.dimension, len(texts))
     vectors.add([vector_record(c) for c in contents.chunks], matrix)
@@ -234,4 +240,4 @@ def _write_upgraded(
     )
     if vectors.backend == "milvus":
         vectors.drop_others(settings.milvus_collection)  # type: ignore[attr-defined]
-    return written
+    return written, len(late)
