@@ -195,7 +195,8 @@ class Settings(BaseSettings):
     milvus_db: str = "default"
     #: Where the lexical side of a search runs: "local" (planqa's BM25 arrays, tokenizer, region
     #: words and phrase ranking, fused in planqa) or "milvus" (Milvus's own BM25 full-text search
-    #: and dense search in one hybrid request, fused there; needs vector_backend = "milvus").
+    #: and dense search in one hybrid request, fused there, with the document texts stored in
+    #: Milvus too, so the index folder keeps no text; needs vector_backend = "milvus").
     lexical_backend: Literal["local", "milvus"] = "local"
 
     #: A sentence-transformers CrossEncoder (name in the HF cache or a directory) that reorders

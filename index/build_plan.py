@@ -140,7 +140,8 @@ def plan_rows(previous: StoredVersion | None, changes: Changes, settings: Settin
     keep = np.fromiter((d in unchanged for d in old_chunk_docs), bool, len(old_chunk_docs))
     tokenizer = ChineseTokenizer(region_vocabulary(catalogue))
     prepare_query_dictionary(settings.cache_dir)
-    if previous is not None:
+    # Only local BM25 tokens depend on the region words: Milvus tokenises for itself.
+    if previous is not None and settings.lexical_backend == "local":
         fresh = _moved_by_new_words(previous, tokenizer, keep) + fresh
     return Rows(new_documents, fresh, kept_documents, keep, catalogue, tokenizer)
 

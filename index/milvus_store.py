@@ -15,6 +15,7 @@ FAISS default works without it).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from collections.abc import Collection, Sequence
@@ -25,6 +26,7 @@ import numpy as np
 
 from planqa.corpus.errors import IndexStoreError
 from planqa.corpus.settings import Settings
+from planqa.index.milvus_texts import MilvusTexts, texts_collection
 from planqa.index.vector_base import VectorRecord, check_batch, check_dimension
 
 DESCRIPTOR_FILE = "milvus.json"
@@ -42,6 +44,9 @@ def _import_pymilvus():
             "vector_backend='milvus' needs pymilvus: pip install 'planqa[milvus]' "
             "(or set PLANQA_VECTOR_BACKEND=faiss)"
         ) from exc
+    # Milvus Lite cannot hand an iterator a server timestamp; pymilvus then uses the client's,
+    # which is correct, and warns on stderr at every listing. Only that warning is silenced.
+    logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
     return pymilvus
 
 
@@ -94,13 +99,22 @@ class MilvusVectorStore:
     backend = "milvus"
 
     def __init__(
-        self, client, collection: str, dimension: int, uri: str, index: dict[str, Any]
+        self,
+        client,
+        collection: str,
+        dimension: int,
+        uri: str,
+        index: dict[str, Any],
+        texts: MilvusTexts | None = None,
     ) -> None:
         self.client = client
         self.collection = collection
         self._dimension = dimension
         self.uri = uri
         self.index = index
+        #: Where the index's document texts live when its whole search runs in Milvus
+        #: (index/milvus_texts.py); None when the version folder holds them.
+        self.texts = texts
 
     # ---------------------------------------------------------------- lifecycle
     @classmethod
@@ -108,7 +122,8 @@ class MilvusVectorStore:
         cls, settings: Settings, dimension: int, n_vectors: int, name: str | None = None
     ) -> MilvusVectorStore:
         """A new, empty collection ``<milvus_collection>_<random>`` (a rebuild never writes into
-        the collection the current index version still uses)."""
+        the collection the current index version still uses). With ``lexical_backend =
+        "milvus"`` the document texts go to Milvus too."""
         pymilvus = _import_pymilvus()
         client = connect(settings)
         name = name or f"{settings.milvus_collection}_{uuid.uuid4().hex[:8]}"
@@ -141,7 +156,11 @@ class MilvusVectorStore:
         params.add_index("vector", **{k: v for k, v in index.items() if k != "ef_search"})
         params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         client.create_collection(name, schema=schema, index_params=params)
-        return cls(client, name, dimension, settings.resolved_milvus_uri, index)
+        texts = None
+        if settings.lexical_backend == "milvus":
+            name_of_texts = texts_collection(settings.milvus_collection)
+            texts = MilvusTexts.ensure(client, pymilvus, name_of_texts)
+        return cls(client, name, dimension, settings.resolved_milvus_uri, index, texts)
 
     @staticmethod
     def _index_spec(settings: Settings, n_vectors: int) -> dict[str, Any]:
@@ -169,13 +188,19 @@ class MilvusVectorStore:
                 "rebuild with `planqa index --rebuild`"
             )
         client.load_collection(name)
-        return cls(client, name, int(description["dimension"]), uri, description.get("index", {}))
+        texts = None
+        if description.get("texts"):
+            texts = MilvusTexts.existing(client, str(description["texts"]), str(directory))
+        index = description.get("index", {})
+        return cls(client, name, int(description["dimension"]), uri, index, texts)
 
     def drop_others(self, prefix: str) -> list[str]:
-        """Drop the collections of earlier builds (``<prefix>_*``), keeping this one."""
+        """Drop the collections of earlier builds (``<prefix>_*``), keeping this one and the
+        texts every build shares."""
         dropped = []
+        keep = {self.collection, texts_collection(prefix)}
         for name in self.client.list_collections():
-            if name != self.collection and name.startswith(prefix + "_"):
+            if name not in keep and name.startswith(prefix + "_"):
                 self.client.drop_collection(name)
                 dropped.append(name)
         return dropped
@@ -318,7 +343,7 @@ class MilvusVectorStore:
             "index": self.index,
             "metric": "inner_product",
             "normalized": True,
-        }
+        } | ({"texts": self.texts.name} if self.texts is not None else {})
 
     # ------------------------------------------------------------------ writing
     def add(self, records: Sequence[VectorRecord], vectors: np.ndarray) -> None:

@@ -9,6 +9,10 @@ them again made up most of the time to add one document (docs/scaling.md).
 Each chunk segment has a keys file beside its rows (the id and document of each row), which is all
 an update reads of the old chunks. Documents need no keys file: the manifest's catalogue has the
 rest.
+
+When the document texts live in Milvus (index/milvus_texts.py) the rows hold no text: a chunk row
+keeps its document, chapter and offsets (its text is the document's text between them) and a
+document row only its name.
 """
 
 from __future__ import annotations
@@ -51,14 +55,25 @@ def _chunk_lines(chunk: Chunk) -> tuple[bytes, ...]:
     return orjson.dumps(chunk), orjson.dumps(chunk_key(chunk.id, chunk.doc))
 
 
+def _chunk_position_lines(chunk: Chunk) -> tuple[bytes, ...]:
+    row = {field: getattr(chunk, field) for field in Chunk.__dataclass_fields__}
+    del row["text"]
+    return orjson.dumps(row), orjson.dumps(chunk_key(chunk.id, chunk.doc))
+
+
 def _document_lines(document: Document) -> tuple[bytes, ...]:
     return (orjson.dumps({"file": document.name, "text": document.text}),)
 
 
-#: The lines (one per part) a new row of each segment kind is written as.
-_LINES_OF: dict[str, Callable[[Any], tuple[bytes, ...]]] = {
-    CHUNKS_DIR: _chunk_lines,
-    DOCUMENTS_DIR: _document_lines,
+def _document_name_lines(document: Document) -> tuple[bytes, ...]:
+    return (orjson.dumps({"file": document.name}),)
+
+
+#: The lines (one per part) a new row of each segment kind is written as: with its text, and
+#: without (the texts are in Milvus).
+_LINES_OF: dict[bool, dict[str, Callable[[Any], tuple[bytes, ...]]]] = {
+    True: {CHUNKS_DIR: _chunk_lines, DOCUMENTS_DIR: _document_lines},
+    False: {CHUNKS_DIR: _chunk_position_lines, DOCUMENTS_DIR: _document_name_lines},
 }
 
 
@@ -117,8 +132,11 @@ def write_segments(
     new: Sequence[Any],
     previous: SegmentSource | None,
     keep: np.ndarray | None,
+    *,
+    with_text: bool = True,
 ) -> list[Segment]:
-    """Write the ``kind`` segments of a new version and return their manifest entries.
+    """Write the ``kind`` segments of a new version and return their manifest entries
+    (``with_text``: False when the texts live in Milvus).
 
     Previous segments whose rows ``keep`` keeps are carried over unread; those that lost rows
     are rewritten with the rest (after checking their hash); the ``new`` rows then fill the last
@@ -126,6 +144,7 @@ def write_segments(
     previous numbering, so a name never means two contents.
     """
     parts = PARTS[kind]
+    lines_of = _LINES_OF[with_text][kind]
     (staging.directory / kind).mkdir()
     segments: list[Segment] = []
     number = 0
@@ -171,7 +190,7 @@ def write_segments(
     while pending[0] or done < len(new):
         batch = new[done : done + SEGMENT_ROWS - len(pending[0])]
         for item in batch:
-            for part_lines, line in zip(pending, _LINES_OF[kind](item), strict=True):
+            for part_lines, line in zip(pending, lines_of(item), strict=True):
                 part_lines.append(line)
         done += len(batch)
         emit(pending)

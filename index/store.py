@@ -8,6 +8,9 @@ Layout::
                         documents/000001.jsonl, ...
                         bm25/, vectors.faiss + vector_rows.json (FAISS) or milvus.json (Milvus)
 
+(With the whole search in Milvus the rows hold no text: the texts are in Milvus,
+index/milvus_texts.py.)
+
 A build writes a complete new version beside the old one and only then swaps ``CURRENT`` with
 ``os.replace``; a process killed at any moment leaves the previous version loadable. ``CURRENT``
 carries the manifest's hash and the manifest carries every file's size and hash, so an edited
@@ -48,6 +51,7 @@ from planqa.corpus.settings import Settings
 from planqa.index.bm25 import BM25Index
 from planqa.index.lock import IndexLock
 from planqa.index.manifest import FORMAT_VERSION, REBUILD_HINT, Manifest
+from planqa.index.milvus_texts import texts_of
 from planqa.index.segments import CHUNKS_DIR, DOCUMENTS_DIR, write_segments
 from planqa.index.vectorstore import VectorStore
 from planqa.index.version_files import Staging
@@ -120,8 +124,13 @@ class IndexStore:
 
         Its rows are the rows of ``previous`` that ``kept_documents`` / ``kept_chunks`` (boolean
         masks over the previous rows) keep, in their order, followed by ``documents`` and
-        ``chunks``.
+        ``chunks``. When ``vectors`` keeps the document texts in Milvus (index/milvus_texts.py),
+        the new documents' texts go there first and the rows written here hold none.
         """
+        texts = texts_of(vectors)
+        if texts is not None:
+            texts.store(documents)
+            replaced = self._current_shas()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._remove_stale_temporaries()  # only dead writers' leftovers: we hold the lock
         staging = Staging(self.directory / f".tmp-{uuid.uuid4().hex[:12]}")
@@ -129,9 +138,16 @@ class IndexStore:
         try:
             segments = {
                 DOCUMENTS_DIR: write_segments(
-                    staging, DOCUMENTS_DIR, documents, previous, kept_documents
+                    staging,
+                    DOCUMENTS_DIR,
+                    documents,
+                    previous,
+                    kept_documents,
+                    with_text=texts is None,
                 ),
-                CHUNKS_DIR: write_segments(staging, CHUNKS_DIR, chunks, previous, kept_chunks),
+                CHUNKS_DIR: write_segments(
+                    staging, CHUNKS_DIR, chunks, previous, kept_chunks, with_text=texts is None
+                ),
             }
             vectors.save(staging.directory)
             (staging.directory / BM25_DIR).mkdir()
@@ -149,7 +165,17 @@ class IndexStore:
             raise
         self._switch_current(version_name, manifest_bytes)
         self._remove_old_versions(keep={version_name})
+        if texts is not None:  # what neither this version nor the one it replaced reads
+            texts.keep_only({entry["sha256"] for entry in manifest.documents} | replaced)
         return final
+
+    def _current_shas(self) -> set[str]:
+        """The document hashes of the current version (none if there is none or it is
+        unreadable: a rebuild replacing a damaged index)."""
+        try:
+            return {entry["sha256"] for entry in self.read_manifest().documents}
+        except (IndexStoreError, KeyError, TypeError):
+            return set()
 
     def _switch_current(self, version_name: str, manifest_bytes: bytes) -> None:
         """Point ``CURRENT`` at a published version in one atomic step (the tests pause here)."""

@@ -31,6 +31,7 @@ from planqa.index.embedder import FAST_MODEL_NAME, Embedder, make_embedder
 from planqa.index.embedding_cache import CACHE_FILE, EmbeddingCache
 from planqa.index.indexed_text import embedding_text, vector_record
 from planqa.index.manifest import Manifest, settings_fingerprint
+from planqa.index.milvus_texts import texts_of
 from planqa.index.store import IndexStore
 from planqa.index.vectorstore import new_vector_store
 from planqa.index.versions import IndexContents, StoredVersion
@@ -220,6 +221,9 @@ def _write_upgraded(
     matrix = np.stack([found[i] for i in range(len(texts))]).astype(np.float32)
     vectors = new_vector_store(settings, target.dimension, len(texts))
     vectors.add([vector_record(c) for c in contents.chunks], matrix)
+    texts = texts_of(vectors)
+    if texts is not None and "texts" not in contents.manifest.vector_description:
+        texts.store(contents.documents.values())  # built before the texts moved to Milvus
     manifest = Manifest.new(
         settings_fingerprint(settings, target),
         dimension=target.dimension,

@@ -24,6 +24,7 @@ from planqa.corpus.errors import IndexStoreError
 from planqa.corpus.settings import Settings
 from planqa.index.bm25 import BM25Index
 from planqa.index.manifest import REBUILD_HINT, CatalogueEntry, Manifest, document_meta
+from planqa.index.milvus_texts import texts_of
 from planqa.index.segments import (
     CHUNKS_DIR,
     DOCUMENTS_DIR,
@@ -139,21 +140,32 @@ def check_version_files(version_dir: Path, manifest: Manifest) -> None:
 def load_contents(
     version_dir: Path, manifest: Manifest, settings: Settings | None, mmap: bool
 ) -> IndexContents:
-    """The whole version, texts and all; every file verified (``check_version_files`` first)."""
+    """The whole version, texts and all; every file verified (``check_version_files`` first).
+    Where the texts live in Milvus, each is checked against the catalogue's hash instead."""
     catalogue = manifest.documents
+    rows_listed = sum(segment["rows"] for segment in manifest.segments[CHUNKS_DIR])
+    vectors, bm25 = _load_search_data(version_dir, manifest, rows_listed, settings, mmap)
+    texts = texts_of(vectors)
     try:
         chunk_rows = read_segments(version_dir, manifest, CHUNKS_DIR, ROWS)
-        texts = read_segments(version_dir, manifest, DOCUMENTS_DIR, ROWS)
-        chunks = [Chunk(**row) for row in chunk_rows]
-        keys = [chunk_key(row["id"], row["doc"]) for row in chunk_rows]
-        del chunk_rows
-        files = [row["file"] for row in texts]
+        rows = read_segments(version_dir, manifest, DOCUMENTS_DIR, ROWS)
+        if texts is not None:
+            stored = texts.fetch({entry["sha256"] for entry in catalogue}, str(version_dir))
+            for row, entry in zip(rows, catalogue, strict=False):
+                row["text"] = stored[entry["sha256"]]
+        files = [row["file"] for row in rows]
         documents = {
             entry["file"]: Document(
                 document_meta(entry), row["text"], entry["encoding"], entry["sha256"]
             )
-            for entry, row in zip(catalogue, texts, strict=False)
+            for entry, row in zip(catalogue, rows, strict=False)
         }
+        if texts is not None:  # a chunk's text is its document's between its offsets
+            for row in chunk_rows:
+                row["text"] = documents[row["doc"]].text[row["start"] : row["end"]]
+        chunks = [Chunk(**row) for row in chunk_rows]
+        keys = [chunk_key(row["id"], row["doc"]) for row in chunk_rows]
+        del chunk_rows
     except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
         raise damaged(version_dir, f"has unreadable chunk or document rows ({exc})") from exc
     # Updates read the keys and the catalogue instead of the rows: they must say the same.
@@ -163,7 +175,6 @@ def load_contents(
         raise damaged(
             version_dir / DOCUMENTS_DIR, "does not hold the catalogue's documents in order"
         )
-    vectors, bm25 = _load_search_data(version_dir, manifest, len(chunks), settings, mmap)
     ids, docs = [c.id for c in chunks], [c.doc for c in chunks]
     verify_consistency(version_dir, manifest, ids, docs, set(documents), vectors, bm25)
     return IndexContents(manifest, documents, chunks, vectors, bm25, version_dir)

@@ -153,3 +153,75 @@ def test_an_index_with_its_bm25_in_milvus_skips_jieba_and_is_refused_locally(
     rebuilt = IndexStore(settings.resolved_index_dir).load(settings=local)
     assert "lexical" not in rebuilt.manifest.fingerprint()["vectors"]
     assert rebuilt.bm25.scores(["产业"]).sum() > 0
+
+
+def _files_holding(directory: Path, needle: str) -> list[Path]:
+    """The files under ``directory`` whose bytes contain ``needle`` (as UTF-8 or JSON-escaped)."""
+    forms = (needle.encode(), needle.encode("unicode_escape"))
+    return [
+        path
+        for path in directory.rglob("*")
+        if path.is_file() and any(form in path.read_bytes() for form in forms)
+    ]
+
+
+def test_with_the_whole_search_in_milvus_no_text_is_kept_on_local_disk(
+    tmp_path: Path, corpus_dir: Path, hash_index_settings: Settings
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("000_7b8cb340e9bca2f6.txt", "001_609138391ce5f9ab.txt"):
+        shutil.copy(corpus_dir / name, docs / name)
+    settings = milvus_settings(tmp_path).model_copy(update={"lexical_backend": "milvus"})
+    build_index(settings, [docs], progress=False)
+    searcher = HybridSearcher.open(settings)
+    texts = searcher.contents.vectors.texts
+    assert texts is not None and texts.name == "planqa_test_texts"
+
+    # Not one passage of either document is in the index folder, yet every chunk has its text,
+    # the same as a local build makes.
+    local = {c.id: c for c in HybridSearcher.open(hash_index_settings).contents.chunks}
+    for chunk in searcher.contents.chunks[::7]:
+        assert chunk.text == local[chunk.id].text
+        assert not _files_holding(settings.resolved_index_dir, chunk.text[:20])
+    hit = searcher.search("海州区 现代服务业", 3)[0]
+    document = searcher.documents[hit.chunk.doc]
+    assert hit.chunk.text == document.text[hit.chunk.start : hit.chunk.end]
+
+    # A replaced document's old text stays while the version that replaced it is current (a
+    # reader may still open the one before), and goes with the next change.
+    edited = docs / "001_609138391ce5f9ab.txt"
+    original = edited.read_text(encoding="utf-8")
+    edited.write_text(original + "\n港口物流园区扩容。\n", encoding="utf-8")
+    build_index(settings, [docs], progress=False)
+    stored = {row["sha"] for row in texts._rows(["sha"], "part == 0")}
+    assert len(stored) == 3
+    (docs / "000_7b8cb340e9bca2f6.txt").unlink()
+    build_index(settings, [docs], progress=False)
+    updated = HybridSearcher.open(settings)
+    assert set(updated.documents) == {"001_609138391ce5f9ab.txt"}
+    assert updated.documents["001_609138391ce5f9ab.txt"].text.endswith("港口物流园区扩容。\n")
+    stored = {row["sha"] for row in texts._rows(["sha"], "part == 0")}
+    assert stored == {updated.documents["001_609138391ce5f9ab.txt"].sha256} | {
+        searcher.documents["000_7b8cb340e9bca2f6.txt"].sha256
+    }
+
+    # A text altered or lost in Milvus is refused with the fix, like a damaged local file.
+    sha = updated.documents["001_609138391ce5f9ab.txt"].sha256
+    row = texts.client.get(texts.name, ids=[f"{sha}:0"])[0]
+    texts.client.upsert(texts.name, [{**row, "text": "改" + row["text"][1:]}])
+    with pytest.raises(IndexStoreError, match=r"does not match its hash.*planqa index --rebuild"):
+        HybridSearcher.open(settings)
+    texts.client.delete(texts.name, ids=[f"{sha}:0"])
+    with pytest.raises(IndexStoreError, match="is missing"):
+        HybridSearcher.open(settings)
+    build_index(settings, [docs], rebuild=True, progress=False)  # the fix the message names
+    assert HybridSearcher.open(settings).documents["001_609138391ce5f9ab.txt"].sha256 == sha
+
+
+def test_long_texts_are_stored_in_parts() -> None:
+    from planqa.index.milvus_texts import PART_CHARS, parts_of
+
+    text = "规" * (2 * PART_CHARS + 5)
+    assert [len(p) for p in parts_of(text)] == [PART_CHARS, PART_CHARS, 5]
+    assert "".join(parts_of(text)) == text and parts_of("") == [""]
