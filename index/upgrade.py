@@ -221,9 +221,9 @@ def _write_upgraded(
     matrix = np.stack([found[i] for i in range(len(texts))]).astype(np.float32)
     vectors = new_vector_store(settings, target.dimension, len(texts))
     vectors.add([vector_record(c) for c in contents.chunks], matrix)
-    texts = texts_of(vectors)
-    if texts is not None and "texts" not in contents.manifest.vector_description:
-        texts.store(contents.documents.values())  # built before the texts moved to Milvus
+    stored_texts = texts_of(vectors)
+    if stored_texts is not None and "texts" not in contents.manifest.vector_description:
+        stored_texts.store(contents.documents.values())  # built before texts moved to Milvus
     manifest = Manifest.new(
         settings_fingerprint(settings, target),
         dimension=target.dimension,

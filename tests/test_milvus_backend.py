@@ -225,3 +225,23 @@ def test_long_texts_are_stored_in_parts() -> None:
     text = "规" * (2 * PART_CHARS + 5)
     assert [len(p) for p in parts_of(text)] == [PART_CHARS, PART_CHARS, 5]
     assert "".join(parts_of(text)) == text and parts_of("") == [""]
+
+
+def test_a_fast_first_index_in_milvus_upgrades_with_its_texts_in_milvus(
+    tmp_path: Path, corpus_dir: Path
+) -> None:
+    from planqa.index.upgrade import upgrade_index
+
+    settings = milvus_settings(tmp_path).model_copy(
+        update={"lexical_backend": "milvus", "embedding_model": "hash:64"}
+    )
+    paths = [corpus_dir / "001_609138391ce5f9ab.txt"]
+    build_index(settings.model_copy(update={"fast_first": True}), paths, progress=False)
+    before = HybridSearcher.open(settings).contents
+    assert upgrade_index(settings, progress=False).upgraded
+    after = HybridSearcher.open(settings).contents
+    assert after.manifest.embedding["model"] == "hash:64"
+    assert after.vectors.collection != before.vectors.collection
+    assert after.vectors.texts.name == before.vectors.texts.name
+    assert [c.text for c in after.chunks] == [c.text for c in before.chunks]
+    assert not _files_holding(settings.resolved_index_dir, before.chunks[0].text[:20])
